@@ -1,0 +1,102 @@
+"""What every endpoint needs: services, the site, bounded JSON bodies, identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from comments.auth import bearer, verify_sso
+from comments.errors import ApiError
+from comments.models import ARTICLE_MAX, SITE_SLUG, Author
+from comments.services import Services
+from comments.sites import Site
+
+MAX_REQUEST_BYTES = 64 * 1024
+GUEST_HEADER = "x-comments-guest"
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.state.services
+    return svc
+
+
+async def site_of(request: Request) -> Site:
+    slug = request.path_params["site"]
+    site = await services(request).sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    if site is None:
+        raise ApiError(404, "unknown_site", f"no site {slug!r}")
+    return site
+
+
+def article_of(request: Request) -> str:
+    article: str = request.path_params["article"]
+    if not 1 <= len(article) <= ARTICLE_MAX:
+        raise ApiError(422, "invalid_article", f"an article id has 1 to {ARTICLE_MAX} characters")
+    return article
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing (413) anything over 64 KB before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > MAX_REQUEST_BYTES
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+        if too_big:
+            raise too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large() -> ApiError:
+    return ApiError(413, "too_large", f"requests are limited to {MAX_REQUEST_BYTES} bytes")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not valid UTF-8") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return value
+
+
+async def known_author(request: Request, site: Site) -> Author | None:
+    """The reader an SSO token or a guest token names; None when neither is sent.
+
+    Raises:
+        ApiError: 401 for a token that is sent but not valid.
+    """
+    token = bearer(request.headers.get("authorization"))
+    svc = services(request)
+    if token is not None:
+        author = verify_sso(site, token)
+        await svc.store.upsert_sso_author(site.slug, author)
+        return author
+    guest = request.headers.get(GUEST_HEADER)
+    if guest:
+        if not site.guests:
+            raise ApiError(401, "guests_disabled", "this site does not allow guest comments")
+        found = await svc.store.guest_by_token(site.slug, guest)
+        if found is None:
+            raise ApiError(401, "invalid_guest_token", "unknown guest token")
+        return found
+    return None
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,122 @@
+"""The live stream: ``/ws/v1/sites/{site}/articles/{article}?since=`` (API.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urlsplit
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from comments.errors import error_response
+from comments.hub import Subscriber
+from comments.models import ARTICLE_MAX, SITE_SLUG
+from comments.services import Services
+from comments.sites import Site, normalize_origin
+from comments.store import StoreUnavailable
+
+log = logging.getLogger("comments.live")
+
+
+def origin_allowed(websocket: WebSocket, site: Site) -> bool:
+    """No Origin (servers, apps), the server's own origin, or one the site allows."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    try:
+        normalized = normalize_origin(origin)
+    except ValueError:
+        return False
+    host = websocket.headers.get("host", "")
+    if host and urlsplit(normalized).netloc == host.lower():
+        return True
+    return normalized in site.origins
+
+
+async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> None:
+    await websocket.send_denial_response(error_response(status, code, message))
+
+
+async def live(websocket: WebSocket) -> None:
+    svc: Services = websocket.state.services
+    slug = websocket.path_params["site"]
+    article = websocket.path_params["article"]
+    site = await svc.sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    if site is None:
+        return await _deny(websocket, 404, "unknown_site", f"no site {slug!r}")
+    if not 1 <= len(article) <= ARTICLE_MAX:
+        return await _deny(
+            websocket, 422, "invalid_article", "an article id has 1 to 200 characters"
+        )
+    if not origin_allowed(websocket, site):
+        return await _deny(websocket, 403, "origin_not_allowed", "this origin is not allowed")
+    since: int | None = None
+    raw_since = websocket.query_params.get("since")
+    if raw_since:
+        try:
+            since = int(raw_since)
+        except ValueError:
+            return await _deny(websocket, 422, "invalid_parameter", "since must be a whole number")
+        if since < 0:
+            return await _deny(websocket, 422, "invalid_parameter", "since must not be negative")
+
+    ip = websocket.client.host if websocket.client else "unknown"
+    cap = svc.settings.max_sockets_per_ip
+    if cap and svc.sockets_per_ip.get(ip, 0) >= cap:
+        return await _deny(
+            websocket, 429, "too_many_sockets", "too many open sockets from your address"
+        )
+    svc.sockets_per_ip[ip] = svc.sockets_per_ip.get(ip, 0) + 1
+    try:
+        try:
+            sub = await svc.hub.attach(site.slug, article, since)
+        except StoreUnavailable:
+            return await _deny(websocket, 503, "unavailable", "storage is unavailable; retry")
+        try:
+            await websocket.accept()
+            await _serve(websocket, sub)
+        finally:
+            svc.hub.detach(sub)
+    finally:
+        left = svc.sockets_per_ip.get(ip, 1) - 1
+        if left:
+            svc.sockets_per_ip[ip] = left
+        else:
+            svc.sockets_per_ip.pop(ip, None)
+
+
+async def _serve(websocket: WebSocket, sub: Subscriber) -> None:
+    writer = asyncio.create_task(_write(websocket, sub))
+    try:
+        # Clients have nothing to say on this socket; reading only notices the close.
+        # (Inbound frames are size-capped by the server: COMMENTS_WS_MAX_MESSAGE.)
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+
+
+async def _write(websocket: WebSocket, sub: Subscriber) -> None:
+    while True:
+        await sub.wakeup.wait()
+        sub.wakeup.clear()
+        if sub.close_code is not None:
+            log.info("closing a socket that fell too far behind (%d)", sub.close_code)
+            await websocket.close(code=sub.close_code, reason="too slow; reconnect with since")
+            return
+        while (text := sub.take()) is not None:
+            await websocket.send_text(text)
+            if sub.close_code is not None:
+                sub.wakeup.set()
+                break
+
+
+routes = [WebSocketRoute("/ws/v1/sites/{site}/articles/{article:path}", live)]

@@ -1,0 +1,147 @@
+"""Public HTTP API: read, post, delete, count (API.md, "Reading and posting")."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from comments import moderation
+from comments.api.common import (
+    article_of,
+    client_ip,
+    known_author,
+    parse_json_object,
+    read_body,
+    services,
+    site_of,
+)
+from comments.errors import ApiError
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, Author
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 100
+COUNTS_MAX = 100
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", f"{name} must be a whole number") from None
+    if value < 0:
+        raise ApiError(422, "invalid_parameter", f"{name} must not be negative")
+    return value
+
+
+async def list_comments(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    article = article_of(request)
+    order = request.query_params.get("order", "oldest")
+    if order not in ("oldest", "newest"):
+        raise ApiError(422, "invalid_parameter", "order is 'oldest' or 'newest'")
+    newest = order == "newest"
+    cursor = _int_param(request, "before" if newest else "after")
+    limit = _int_param(request, "limit")
+    if limit is None:
+        limit = PAGE_DEFAULT
+    elif limit == 0:
+        raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    page = await services(request).store.list_published(
+        site.slug, article, newest_first=newest, cursor=cursor, limit=min(limit, PAGE_MAX)
+    )
+    return JSONResponse(
+        {
+            "comments": [c.to_json() for c in page.comments],
+            "next": page.next,
+            "latest_seq": page.latest_seq,
+        }
+    )
+
+
+def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(422, "invalid_body", f"{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_body", f"{key} must be a string")
+    return value
+
+
+async def post_comment(request: Request) -> JSONResponse:
+    raw = await read_body(request)  # 413 first, whatever else is wrong
+    site = await site_of(request)
+    data = parse_json_object(raw)
+    article = article_of(request)
+
+    body = (_text(data, "body", required=True) or "").strip()
+    if not body:
+        raise ApiError(422, "empty_body", "a comment needs some text")
+    if len(body) > BODY_MAX:
+        raise ApiError(422, "body_too_long", f"a comment has at most {BODY_MAX} characters")
+    parent = _text(data, "parent", required=False)
+    name = _text(data, "author_name", required=False)
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= AUTHOR_NAME_MAX:
+            raise ApiError(
+                422, "invalid_author_name", f"author_name has 1 to {AUTHOR_NAME_MAX} characters"
+            )
+    svc = services(request)
+    submission = moderation.Submission(
+        site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
+    )
+    await moderation.check_parent(svc, submission)
+
+    author = await known_author(request, site)
+    if author is None:
+        if not site.guests:
+            raise ApiError(401, "unauthenticated", "sign in to comment")
+        if name is None:
+            raise ApiError(401, "unauthenticated", "guests give an author_name")
+    elif name is not None and author.id.startswith("g_") and name != author.name:
+        author = Author(id=author.id, name=name)
+
+    result = await moderation.submit(svc, submission, author, name)
+    payload: dict[str, object] = {"comment": result.comment.to_json()}
+    if result.guest_token is not None:
+        payload["guest_token"] = result.guest_token
+    status = 201 if result.comment.status == "published" else 202
+    return JSONResponse(payload, status_code=status)
+
+
+async def delete_comment(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    article = article_of(request)
+    author = await known_author(request, site)
+    if author is None:
+        raise ApiError(401, "unauthenticated", "send the guest token or sign-in token")
+    comment = await moderation.delete_own(
+        services(request), site, article, request.path_params["comment_id"], author
+    )
+    return JSONResponse({"id": comment.id, "deleted": True})
+
+
+async def counts(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    keys = list(dict.fromkeys(request.query_params.getlist("article")))
+    if len(keys) > COUNTS_MAX:
+        raise ApiError(422, "too_many_articles", f"at most {COUNTS_MAX} articles per request")
+    if any(not 1 <= len(k) <= ARTICLE_MAX for k in keys):
+        raise ApiError(422, "invalid_article", f"an article id has 1 to {ARTICLE_MAX} characters")
+    found = await services(request).store.counts(site.slug, keys)
+    return JSONResponse({"counts": found})
+
+
+ARTICLE = "/api/v1/sites/{site}/articles/{article:path}"
+routes = [
+    Route(ARTICLE + "/comments", list_comments, methods=["GET"]),
+    Route(ARTICLE + "/comments", post_comment, methods=["POST"]),
+    Route(ARTICLE + "/comments/{comment_id}", delete_comment, methods=["DELETE"]),
+    Route("/api/v1/sites/{site}/counts", counts, methods=["GET"]),
+]

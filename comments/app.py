@@ -1,0 +1,107 @@
+"""``create_app(settings)``: routes, error handling and the node's resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from comments.api import live, public
+from comments.broker import BrokerUnavailable
+from comments.errors import ApiError, error_response, handle_api_error
+from comments.services import Services
+from comments.settings import Settings
+from comments.store import StoreUnavailable
+
+log = logging.getLogger("comments.app")
+READY_TIMEOUT_S = 2.0
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    svc: Services = request.state.services
+    database = await _check(svc.store.ping(), StoreUnavailable)
+    broker = await _check(svc.broker.ping(), BrokerUnavailable)
+    ready = database["state"] == "ok" and broker["state"] == "ok"
+    classifier = {
+        "name": "none",
+        "state": "ok",
+        "detail": "no classifier is wired in yet: valid comments are published as posted",
+    }
+    return JSONResponse(
+        {"database": database, "broker": broker, "classifier": classifier},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _check(probe: Any, errors: type[Exception]) -> dict[str, str]:
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_S)
+    except (TimeoutError, errors, OSError) as exc:
+        return {"state": "failed", "detail": str(exc) or type(exc).__name__}
+    return {"state": "ok"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        exc.status_code,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        dict(exc.headers or {}),
+    )
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("storage unavailable: %s", exc)
+    return error_response(
+        503, "unavailable", "storage is unavailable; retry shortly", {"Retry-After": "5"}
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """The ASGI app. Resources start in the lifespan, so importing builds nothing."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        svc = services or Services.build(settings)
+        await svc.start()
+        app.state.services = svc
+        try:
+            yield {"services": svc}
+        finally:
+            await svc.stop()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *public.routes,
+        *live.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: _http_error,
+            StoreUnavailable: _unavailable,
+            Exception: _server_error,
+        },
+    )

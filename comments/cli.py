@@ -1,0 +1,167 @@
+"""The ``comments`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from comments.models import SITE_SLUG
+from comments.settings import Settings, SettingsError
+from comments.sites import (
+    DEFAULTS,
+    SiteSettingError,
+    merged,
+    normalize_origin,
+    parse_value,
+    redacted,
+)
+from comments.store import Store, StoreUnavailable, create_store
+from comments.store.store import NotFound
+
+
+class CliError(Exception):
+    pass
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Alembic narrates every plugin it loads; only its problems interest an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from comments.app import create_app
+
+    _setup_logging(settings)
+    proxies = settings.trusted_proxies.strip()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_per_message_deflate or args.ws_deflate,
+        ws_ping_interval=settings.ws_ping_interval or None,
+        ws_ping_timeout=settings.ws_ping_timeout or None,
+        # Readers have nothing to send on a socket but control frames.
+        ws_max_size=64 * 1024,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        server_header=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0
+
+
+async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
+    store = create_store(settings.database_url)
+    try:
+        await store.migrate()
+        return await action(store)
+    finally:
+        await store.close()
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(store: Store) -> int:
+        print("database is up to date")
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(store: Store) -> int:
+        if args.site_command == "list":
+            for slug in await store.list_sites():
+                print(slug)
+            return 0
+        slug = args.slug
+        if args.site_command == "add":
+            if not SITE_SLUG.fullmatch(slug):
+                raise CliError("a site slug is [a-z0-9][a-z0-9-]{0,63}")
+            site: dict[str, Any] = {
+                "origins": sorted({normalize_origin(o) for o in args.origin}),
+                "guests": bool(args.guests),
+            }
+            if args.sso_secret:
+                site["sso_secrets"] = parse_value("sso_secrets", args.sso_secret)
+            if not await store.create_site(slug, site):
+                raise CliError(f"site {slug!r} exists already; change it with `comments site set`")
+            print(json.dumps({"site": slug, "settings": redacted(merged(site))}, indent=2))
+            return 0
+        stored = await store.get_site(slug)
+        if stored is None:
+            raise CliError(f"no site {slug!r}; create it with `comments site add {slug}`")
+        if args.site_command == "set":
+            stored[args.key] = parse_value(args.key, args.value)
+            await store.save_site(slug, stored)
+        print(json.dumps({"site": slug, "settings": redacted(merged(stored))}, indent=2))
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="comments", description="Self-hosted real-time comments with moderation."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--ws-deflate", action="store_true", help="enable permessage-deflate (off by default)"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    site = sub.add_parser("site", help="create and configure partner sites")
+    site_sub = site.add_subparsers(dest="site_command", required=True)
+    add = site_sub.add_parser("add", help="create a site")
+    add.add_argument("slug")
+    add.add_argument("--origin", action="append", default=[], help="allowed origin (repeatable)")
+    add.add_argument("--guests", action="store_true", help="allow guest comments")
+    add.add_argument("--sso-secret", help="HS256 secret for partner sign-in tokens")
+    setp = site_sub.add_parser(
+        "set", help="change a setting", description="keys: " + ", ".join(sorted(DEFAULTS))
+    )
+    setp.add_argument("slug")
+    setp.add_argument("key", choices=sorted(DEFAULTS))
+    setp.add_argument("value")
+    show = site_sub.add_parser("show", help="print a site's settings")
+    show.add_argument("slug")
+    site_sub.add_parser("list", help="list sites")
+    site.set_defaults(func=cmd_site)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        result: int = args.func(args, settings)
+        return result
+    except (CliError, SettingsError, SiteSettingError, NotFound) as exc:
+        print(f"comments: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"comments: the database is unavailable: {exc}", file=sys.stderr)
+        return 3

@@ -1,0 +1,372 @@
+"""WebSocket fan-out: one channel per live article per node, a bounded queue per socket.
+
+Events reach a channel from two sides: this node's own writes (delivered at once) and the
+broker (other nodes' writes, and our own echoed back). A channel passes events on strictly
+in seq order, each once: a duplicate is dropped, an early one waits ``gap_wait_s`` for the
+ones before it and then the gap is read from the store. Events that arrive in one loop turn
+leave as one frame, built once and shared by every socket of the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from comments.broker import Broker, BrokerUnavailable
+from comments.models import batch_frame, reset_event
+from comments.store import EventRow, Store, StoreUnavailable
+
+log = logging.getLogger("comments.hub")
+
+# A client further behind than this is told to reload (API.md: `reset`).
+REPLAY_MAX = 1000
+# Gap fills and resyncs read the store in pages of this many events.
+READ_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Consecutive events, and the text that carries them, built once per channel."""
+
+    first: int
+    last: int
+    payloads: tuple[str, ...]
+    text: str
+
+
+def frame_of(events: list[tuple[int, str]]) -> Frame:
+    payloads = tuple(p for _, p in events)
+    text = payloads[0] if len(payloads) == 1 else batch_frame(list(payloads))
+    return Frame(first=events[0][0], last=events[-1][0], payloads=payloads, text=text)
+
+
+class Subscriber:
+    """One socket's view of a channel: what it has been sent and what waits for it."""
+
+    def __init__(self, channel: Channel, limit: int) -> None:
+        self.channel = channel
+        self.limit = limit
+        self.next_seq = 0  # the first seq this socket still needs
+        self.frames: deque[Frame] = deque()
+        self.queued = 0
+        self.wakeup = asyncio.Event()
+        self.close_code: int | None = None
+        self.replaying = True
+        self._held: list[Frame] = []
+
+    def push(self, frame: Frame) -> None:
+        if self.close_code is not None:
+            return
+        if self.replaying:
+            self._held.append(frame)
+            self.queued += len(frame.payloads)
+        elif frame.last >= self.next_seq:
+            self.frames.append(frame)
+            self.queued += len(frame.payloads)
+            self.wakeup.set()
+        if self.queued > self.limit:
+            # Too slow: drop it rather than let it hold memory or slow the channel.
+            self.frames.clear()
+            self._held.clear()
+            self.close_code = 1013
+            self.wakeup.set()
+
+    def start_live(self, replay: Iterable[Frame], next_seq: int) -> None:
+        """Queue the replay, then whatever arrived live meanwhile, and go live."""
+        held, self._held = self._held, []
+        self.replaying = False
+        self.queued = 0
+        self.next_seq = next_seq
+        for frame in [*replay, *held]:
+            if not frame.payloads:  # a control frame (reset): always sent
+                self.frames.append(frame)
+            else:
+                self.push(frame)
+        self.wakeup.set()
+
+    def take(self) -> str | None:
+        """The next text to send (all that waits, as one frame), or None."""
+        if self.frames and not self.frames[0].payloads:
+            return self.frames.popleft().text
+        events: list[str] = []
+        single: Frame | None = None
+        while self.frames and self.frames[0].payloads:
+            frame = self.frames.popleft()
+            if frame.last < self.next_seq:
+                continue
+            if frame.first >= self.next_seq:
+                parts = frame.payloads
+                single = frame if not events else None
+            else:  # overlaps what was sent already: keep only the new tail
+                parts = frame.payloads[self.next_seq - frame.first :]
+                single = None
+            events.extend(parts)
+            self.next_seq = frame.last + 1
+        self.queued = sum(len(f.payloads) for f in self.frames)
+        if not events:
+            return None
+        if single is not None and len(single.payloads) == len(events):
+            return single.text  # the common case: the channel's frame, untouched
+        return events[0] if len(events) == 1 else batch_frame(events)
+
+
+@dataclass
+class Channel:
+    site: str
+    article: str
+    name: str
+    subscribers: set[Subscriber] = field(default_factory=set)
+    last_seq: int | None = None  # None until read from the store
+    early: dict[int, str] = field(default_factory=dict)
+    outbox: list[tuple[int, str]] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    flush_scheduled: bool = False
+    filling: bool = False
+
+
+class Hub:
+    """Every live article on this node, and the sockets watching each."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        *,
+        channel_prefix: str = "comments",
+        queue_limit: int = 2000,
+        gap_wait_s: float = 0.05,
+        resync_interval_s: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.prefix = channel_prefix
+        self.queue_limit = queue_limit
+        self.gap_wait_s = gap_wait_s
+        self.resync_interval_s = resync_interval_s
+        self.channels: dict[str, Channel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.publish_failures = 0
+        broker.set_handlers(self._on_message, self._on_resync)
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        if self.resync_interval_s > 0:
+            self._sweeper = asyncio.create_task(self._sweep(), name="hub-sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sweeper is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.broker.disconnect()
+
+    def channel_name(self, site: str, article: str) -> str:
+        return f"{self.prefix}:{site}:{article}"
+
+    @property
+    def sockets(self) -> int:
+        return sum(len(c.subscribers) for c in self.channels.values())
+
+    # -- sockets ----------------------------------------------------------------------
+
+    async def attach(self, site: str, article: str, since: int | None) -> Subscriber:
+        """Register a socket and queue its replay; it then receives every later event.
+
+        Raises:
+            StoreUnavailable: the replay could not be read.
+        """
+        name = self.channel_name(site, article)
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = Channel(site=site, article=article, name=name)
+            self.channels[name] = channel
+            self._spawn(self._open(channel))
+        sub = Subscriber(channel, self.queue_limit)
+        channel.subscribers.add(sub)
+        try:
+            await channel.ready.wait()
+            assert channel.last_seq is not None
+            current = channel.last_seq
+            replay: list[Frame] = []
+            start = current + 1
+            if since is not None and since != current:
+                if since > current or current - since > REPLAY_MAX:
+                    replay = [Frame(current, current, (), reset_event(current))]
+                else:
+                    rows = await self.store.events_since(
+                        site, article, since, limit=REPLAY_MAX, until=current
+                    )
+                    start = since + 1
+                    if rows:
+                        replay = [frame_of([(r.seq, r.payload) for r in rows])]
+            sub.start_live(replay, start)
+        except BaseException:
+            self.detach(sub)
+            raise
+        return sub
+
+    def detach(self, sub: Subscriber) -> None:
+        channel = sub.channel
+        channel.subscribers.discard(sub)
+        if not channel.subscribers and self.channels.get(channel.name) is channel:
+            del self.channels[channel.name]
+            self._spawn(self._close(channel))
+
+    async def _open(self, channel: Channel) -> None:
+        # Subscribe first, then read the cursor: an event committed in between arrives
+        # through the broker and is merged by seq, so nothing falls between the two.
+        while True:
+            try:
+                await self.broker.subscribe(channel.name)
+                seqs = await self.store.latest_seqs(channel.site, [channel.article])
+                break
+            except (StoreUnavailable, BrokerUnavailable) as exc:
+                log.warning("cannot open channel %s yet: %s", channel.name, exc)
+                await asyncio.sleep(0.5)
+        channel.last_seq = seqs.get(channel.article, 0)
+        early = sorted(channel.early.items())
+        channel.early.clear()
+        for seq, payload in early:
+            self._accept(channel, seq, payload)
+        channel.ready.set()
+
+    async def _close(self, channel: Channel) -> None:
+        if self.channels.get(channel.name) is None:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.broker.unsubscribe(channel.name)
+
+    # -- events -----------------------------------------------------------------------
+
+    def publish(self, site: str, article: str, event: EventRow) -> None:
+        """An event this node just committed: deliver it here now, and to other nodes."""
+        name = self.channel_name(site, article)
+        channel = self.channels.get(name)
+        if channel is not None:
+            self._accept(channel, event.seq, event.payload)
+        data = b"%d\n" % event.seq + event.payload.encode()
+        self._spawn(self._send(name, data))
+
+    async def _send(self, name: str, data: bytes) -> None:
+        try:
+            await self.broker.publish(name, data)
+        except BrokerUnavailable as exc:
+            # The event is stored; other nodes find it on resync or on their next sweep.
+            self.publish_failures += 1
+            log.warning(
+                "could not publish to %s (%s); peers will read it from the store", name, exc
+            )
+
+    def _on_message(self, name: str, data: bytes) -> None:
+        channel = self.channels.get(name)
+        if channel is None:
+            return
+        head, _, body = data.partition(b"\n")
+        try:
+            seq = int(head)
+        except ValueError:
+            log.error("dropped a malformed broker message on %s", name)
+            return
+        self._accept(channel, seq, body.decode())
+
+    def _accept(self, channel: Channel, seq: int, payload: str) -> None:
+        if channel.last_seq is None:
+            channel.early[seq] = payload
+            return
+        if seq <= channel.last_seq:
+            return
+        channel.early[seq] = payload
+        nxt = channel.last_seq + 1
+        while nxt in channel.early:
+            channel.outbox.append((nxt, channel.early.pop(nxt)))
+            channel.last_seq = nxt
+            nxt += 1
+        if channel.outbox and not channel.flush_scheduled:
+            channel.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, channel)
+        if channel.early and not channel.filling:
+            channel.filling = True
+            self._spawn(self._fill(channel, wait=True))
+
+    def _flush(self, channel: Channel) -> None:
+        channel.flush_scheduled = False
+        if not channel.outbox:
+            return
+        frame = frame_of(channel.outbox)
+        channel.outbox = []
+        for sub in list(channel.subscribers):
+            sub.push(frame)
+
+    async def _fill(self, channel: Channel, *, wait: bool) -> None:
+        """Read from the store what this channel has not seen (a gap, or a resync)."""
+        channel.filling = True
+        try:
+            if wait:
+                await asyncio.sleep(self.gap_wait_s)
+            while self.channels.get(channel.name) is channel and channel.last_seq is not None:
+                if wait and not channel.early:
+                    return  # the gap closed by itself
+                try:
+                    rows = await self.store.events_since(
+                        channel.site, channel.article, channel.last_seq, limit=READ_PAGE
+                    )
+                except StoreUnavailable as exc:
+                    log.warning("cannot read missed events of %s: %s", channel.name, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for row in rows:
+                    self._accept(channel, row.seq, row.payload)
+                if len(rows) < READ_PAGE:
+                    return
+        finally:
+            channel.filling = False
+            # An event that ran ahead while this read was under way opens a new gap.
+            if channel.early and self.channels.get(channel.name) is channel:
+                channel.filling = True
+                self._spawn(self._fill(channel, wait=True))
+
+    def _on_resync(self) -> None:
+        for channel in list(self.channels.values()):
+            if channel.ready.is_set():
+                # Spawned even when a gap fill runs: that one may stop at its gap.
+                self._spawn(self._fill(channel, wait=False))
+
+    async def _sweep(self) -> None:
+        """Compare every live article with the store now and then: the net under a
+        broker message lost without the connection dropping."""
+        while True:
+            await asyncio.sleep(self.resync_interval_s)
+            by_site: dict[str, list[Channel]] = {}
+            for channel in self.channels.values():
+                if channel.ready.is_set():
+                    by_site.setdefault(channel.site, []).append(channel)
+            for site, channels in by_site.items():
+                try:
+                    latest = await self.store.latest_seqs(site, [c.article for c in channels])
+                except StoreUnavailable:
+                    continue
+                for channel in channels:
+                    behind = (
+                        channel.last_seq is not None
+                        and latest.get(channel.article, 0) > channel.last_seq
+                    )
+                    if behind and not channel.filling:
+                        self._spawn(self._fill(channel, wait=False))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hub task failed", exc_info=task.exception())

@@ -1,0 +1,95 @@
+"""Domain objects and the wire form of comments and events (see API.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+SITE_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+ARTICLE_MAX = 200
+BODY_MAX = 5000
+AUTHOR_NAME_MAX = 64
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # stored, not yet decided: never shown to anyone
+    PUBLISHED = "published"
+    HELD = "held"
+    REJECTED = "rejected"
+    DELETED = "deleted"  # withdrawn by its author; listed nowhere
+
+
+class EventType(StrEnum):
+    PUBLISHED = "comment.published"
+    REMOVED = "comment.removed"
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    site: str
+    article: str
+    parent: str | None
+    author: Author
+    body: str
+    status: Status
+    seq: int | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        # Deleted comments leave the public API as "rejected": API.md fixes three
+        # statuses and clients must not meet a fourth.
+        status = Status.REJECTED if self.status is Status.DELETED else self.status
+        return {
+            "id": self.id,
+            "site": self.site,
+            "article": self.article,
+            "parent": self.parent,
+            "author": {"id": self.author.id, "name": self.author.name},
+            "body": self.body,
+            "status": str(status),
+            "seq": self.seq,
+            "created_at": format_time(self.created_at),
+        }
+
+
+def format_time(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, non-ASCII kept as is (smaller frames for non-English threads)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def published_event(seq: int, comment: Comment) -> str:
+    return dumps({"type": str(EventType.PUBLISHED), "seq": seq, "comment": comment.to_json()})
+
+
+def removed_event(seq: int, comment_id: str) -> str:
+    return dumps({"type": str(EventType.REMOVED), "seq": seq, "id": comment_id})
+
+
+def reset_event(seq: int) -> str:
+    return dumps({"type": "reset", "seq": seq})
+
+
+def batch_frame(events: list[str]) -> str:
+    """Several encoded events as one frame, built by joining the already-encoded parts."""
+    return '{"type":"batch","events":[' + ",".join(events) + "]}"

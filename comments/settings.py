@@ -1,0 +1,146 @@
+"""Settings: the only reader of ``COMMENTS_*`` environment variables.
+
+Read once at start-up (``Settings.from_env``) and passed in; nothing else in the package
+looks at the environment, so tests build a ``Settings`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
+
+
+class SettingsError(ValueError):
+    """A ``COMMENTS_*`` variable holds a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URLs operators write to the async drivers we ship."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise SettingsError(
+        f"COMMENTS_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {url!r}"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server is configured with (see README, Configuration)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = "memory://"
+    # Prefix of every broker channel, so several deployments (or test runs) can share
+    # one Redis without hearing each other.
+    channel_prefix: str = "comments"
+    max_sockets_per_ip: int = 1000
+    # Events queued for one socket before it is closed with 1013 as too slow.
+    socket_queue_events: int = 2000
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_per_message_deflate: bool = False
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed ("" = nobody).
+    trusted_proxies: str = ""
+    # How long an out-of-order event waits for the ones before it before the hub reads
+    # the gap from the store.
+    gap_wait_s: float = 0.05
+    # How often every live article is checked against the store, a safety net for an
+    # event whose broker message was lost (e.g. published while Redis was away).
+    resync_interval_s: float = 5.0
+    site_cache_s: float = 2.0
+    classifier: str = "auto"
+    detoxify_checkpoint: str | None = None
+    detoxify_config_dir: str | None = None
+    torch_threads: int = 1
+    classifier_timeout_s: float = 5.0
+    classifier_batch_size: int = 16
+    classifier_batch_wait_ms: float = 5.0
+    log_json: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``COMMENTS_*`` variables; raise SettingsError on bad ones."""
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            database_url=normalize_database_url(env.get("COMMENTS_DATABASE_URL") or d.database_url),
+            broker_url=env.get("COMMENTS_REDIS_URL") or d.broker_url,
+            channel_prefix=env.get("COMMENTS_CHANNEL_PREFIX") or d.channel_prefix,
+            max_sockets_per_ip=_int(env, "COMMENTS_MAX_SOCKETS_PER_IP", d.max_sockets_per_ip),
+            socket_queue_events=_int(
+                env, "COMMENTS_SOCKET_QUEUE_EVENTS", d.socket_queue_events, minimum=1
+            ),
+            ws_ping_interval=_float(env, "COMMENTS_WS_PING_INTERVAL", d.ws_ping_interval),
+            ws_ping_timeout=_float(env, "COMMENTS_WS_PING_TIMEOUT", d.ws_ping_timeout),
+            ws_per_message_deflate=_bool(env, "COMMENTS_WS_DEFLATE", d.ws_per_message_deflate),
+            trusted_proxies=env.get("COMMENTS_TRUSTED_PROXIES", d.trusted_proxies),
+            gap_wait_s=_float(env, "COMMENTS_GAP_WAIT_S", d.gap_wait_s),
+            resync_interval_s=_float(env, "COMMENTS_RESYNC_INTERVAL_S", d.resync_interval_s),
+            site_cache_s=_float(env, "COMMENTS_SITE_CACHE_S", d.site_cache_s),
+            classifier=env.get("COMMENTS_CLASSIFIER") or d.classifier,
+            detoxify_checkpoint=env.get("COMMENTS_DETOXIFY_CHECKPOINT") or None,
+            detoxify_config_dir=env.get("COMMENTS_DETOXIFY_CONFIG_DIR") or None,
+            torch_threads=_int(env, "COMMENTS_TORCH_THREADS", d.torch_threads, minimum=1),
+            classifier_timeout_s=_float(
+                env, "COMMENTS_CLASSIFIER_TIMEOUT_S", d.classifier_timeout_s
+            ),
+            classifier_batch_size=_int(
+                env, "COMMENTS_CLASSIFIER_BATCH_SIZE", d.classifier_batch_size, minimum=1
+            ),
+            classifier_batch_wait_ms=_float(
+                env, "COMMENTS_CLASSIFIER_BATCH_WAIT_MS", d.classifier_batch_wait_ms
+            ),
+            log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests and the CLI use it)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **changes)

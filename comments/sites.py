@@ -1,0 +1,179 @@
+"""Per-site settings: their defaults, how operators write them, and a short-lived cache."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from comments.store import Store
+
+DEFAULTS: dict[str, Any] = {
+    "origins": [],
+    "guests": False,
+    "sso_secrets": [],
+    "thresholds": {},
+    "banned_words": [],
+    "suspect_words": [],
+    "premoderated": False,
+    "reports_before_review": 3,
+    "posts_per_minute_per_author": 10,
+    "posts_per_minute_per_ip": 120,
+    # Widget: insert new comments at once even while the reader is scrolled in the thread.
+    "live_insert": False,
+}
+LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words"}
+BOOL_KEYS = {"guests", "premoderated", "live_insert"}
+INT_KEYS = {"reports_before_review", "posts_per_minute_per_author", "posts_per_minute_per_ip"}
+SECRET_KEYS = {"sso_secrets"}
+MAX_SSO_SECRETS = 2  # the current one and, during a rotation, the previous one
+
+
+class SiteSettingError(ValueError):
+    pass
+
+
+def normalize_origin(value: str) -> str:
+    """``https://Example.com/`` → ``https://example.com``; reject anything not an origin."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SiteSettingError(f"not an origin (scheme://host[:port]): {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SiteSettingError(f"an origin has no path, query or fragment: {value!r}")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+def _parse_bool(key: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SiteSettingError(f"{key} takes true or false, got {raw!r}")
+
+
+def _parse_list(raw: str) -> list[str]:
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SiteSettingError(f"not a JSON list: {exc}") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SiteSettingError("a list of strings is expected")
+        return [v.strip() for v in value if v.strip()]
+    return [v.strip() for v in raw.split(",") if v.strip()]
+
+
+def _parse_thresholds(raw: str) -> dict[str, float]:
+    raw = raw.strip()
+    pairs: dict[str, Any]
+    if raw.startswith("{"):
+        try:
+            pairs = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SiteSettingError(f"not a JSON object: {exc}") from None
+    else:
+        pairs = {}
+        for item in filter(None, (p.strip() for p in raw.split(","))):
+            label, sep, value = item.partition("=")
+            if not sep:
+                raise SiteSettingError(f"thresholds are label=value pairs, got {item!r}")
+            pairs[label.strip()] = value.strip()
+    out: dict[str, float] = {}
+    for label, value in pairs.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SiteSettingError(f"threshold of {label} must be a number") from None
+        if not 0 < number <= 1:
+            raise SiteSettingError(f"threshold of {label} must be in (0, 1], got {number}")
+        out[label] = number
+    return out
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """Turn what an operator typed for ``key`` into the stored value."""
+    if key not in DEFAULTS:
+        raise SiteSettingError(f"unknown setting {key!r}; known: {', '.join(sorted(DEFAULTS))}")
+    if key in BOOL_KEYS:
+        return _parse_bool(key, raw)
+    if key in INT_KEYS:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SiteSettingError(f"{key} takes a whole number, got {raw!r}") from None
+        if value < 0:
+            raise SiteSettingError(f"{key} must be 0 or more (0 means no limit)")
+        return value
+    if key == "thresholds":
+        return _parse_thresholds(raw)
+    values = _parse_list(raw)
+    if key == "origins":
+        return sorted({normalize_origin(v) for v in values})
+    if key == "sso_secrets":
+        if len(values) > MAX_SSO_SECRETS:
+            raise SiteSettingError("at most two SSO secrets: the new one and the old one")
+        if any(len(v) < 16 for v in values):
+            raise SiteSettingError("an SSO secret must be at least 16 characters")
+    if key in ("banned_words", "suspect_words"):
+        return [v.lower() for v in values]
+    return values
+
+
+def merged(stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored settings over the defaults (a setting added later has its default)."""
+    return {**DEFAULTS, **stored}
+
+
+def redacted(settings: dict[str, Any]) -> dict[str, Any]:
+    """For display: secrets shown by their last four characters only."""
+    out = dict(settings)
+    for key in SECRET_KEYS:
+        out[key] = [f"…{s[-4:]}" for s in out.get(key, [])]
+    return out
+
+
+@dataclass(frozen=True)
+class Site:
+    slug: str
+    settings: dict[str, Any]
+
+    @property
+    def origins(self) -> list[str]:
+        return list(self.settings["origins"])
+
+    @property
+    def guests(self) -> bool:
+        return bool(self.settings["guests"])
+
+    @property
+    def sso_secrets(self) -> list[str]:
+        return list(self.settings["sso_secrets"])
+
+
+class SiteCache:
+    """Sites read on every request, cached for a few seconds so that ``comments site
+    set`` (another process) takes effect without a restart."""
+
+    def __init__(self, store: Store, ttl_s: float) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, Site | None]] = {}
+
+    async def get(self, slug: str) -> Site | None:
+        now = time.monotonic()
+        hit = self._cache.get(slug)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        stored = await self.store.get_site(slug)
+        site = None if stored is None else Site(slug=slug, settings=merged(stored))
+        if len(self._cache) > 10_000:  # unknown slugs must not grow this forever
+            self._cache.clear()
+        self._cache[slug] = (now, site)
+        return site
+
+    def forget(self, slug: str) -> None:
+        self._cache.pop(slug, None)

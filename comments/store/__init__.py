@@ -1,0 +1,12 @@
+"""Storage: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg), by URL."""
+
+from comments.store.store import (
+    ArticleRow,
+    EventRow,
+    Page,
+    Store,
+    StoreUnavailable,
+    create_store,
+)
+
+__all__ = ["ArticleRow", "EventRow", "Page", "Store", "StoreUnavailable", "create_store"]

@@ -1,0 +1,607 @@
+"""Queries and transactions over the schema in ``tables.py``.
+
+Every write that changes what readers see goes through one transaction that also bumps the
+article's ``last_seq`` and appends the event, so the store is the source of truth for the
+live stream: brokers only carry hints that something new is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from comments.models import (
+    Author,
+    Comment,
+    EventType,
+    Status,
+    published_event,
+    removed_event,
+    utcnow,
+)
+from comments.store.tables import articles, authors, comments, events, sites
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the operation for a transient reason."""
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: int
+    site: str
+    key: str
+    closed: bool
+    premoderated: bool
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    payload: str
+
+
+@dataclass(frozen=True)
+class Page:
+    comments: list[Comment]
+    next: int | None
+    latest_seq: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """A state change that produced a public event (or none, when ``event`` is None)."""
+
+    comment: Comment
+    event: EventRow | None
+    previous: Status
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _comment_columns() -> list[Any]:
+    return [
+        comments.c.id,
+        comments.c.site,
+        articles.c.key,
+        comments.c.parent_id,
+        comments.c.author_id,
+        comments.c.author_name,
+        comments.c.body,
+        comments.c.status,
+        comments.c.seq,
+        comments.c.created_at,
+    ]
+
+
+def _row_to_comment(row: Any) -> Comment:
+    return Comment(
+        id=row.id,
+        site=row.site,
+        article=row.key,
+        parent=row.parent_id,
+        author=Author(id=row.author_id, name=row.author_name),
+        body=row.body,
+        status=Status(row.status),
+        seq=row.seq,
+        created_at=row.created_at,
+    )
+
+
+class Store:
+    """The database, behind the few operations the use cases need."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite allows one writer; queueing writers here is cheaper than letting them
+        # spin on SQLITE_BUSY. PostgreSQL serialises on the article row instead.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from comments.store.migrate import upgrade
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        lock = self._write_lock or contextlib.nullcontext()
+        try:
+            async with lock, self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+
+    # -- sites ------------------------------------------------------------------------
+
+    async def create_site(self, slug: str, settings: dict[str, Any]) -> bool:
+        """Create a site; False when it exists already."""
+        async with self._write() as conn:
+            stmt = (
+                self._insert(sites)
+                .values(slug=slug, settings=json.dumps(settings), created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["slug"])
+            )
+            result = await conn.execute(stmt)
+            return bool(result.rowcount)
+
+    async def get_site(self, slug: str) -> dict[str, Any] | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(sa.select(sites.c.settings).where(sites.c.slug == slug))
+            ).first()
+        return None if row is None else dict(json.loads(row.settings))
+
+    async def save_site(self, slug: str, settings: dict[str, Any]) -> None:
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.update(sites).where(sites.c.slug == slug).values(settings=json.dumps(settings))
+            )
+            if not result.rowcount:
+                raise NotFound(slug)
+
+    async def list_sites(self) -> list[str]:
+        async with self._read() as conn:
+            rows = await conn.execute(sa.select(sites.c.slug).order_by(sites.c.slug))
+            return [r.slug for r in rows]
+
+    # -- authors ----------------------------------------------------------------------
+
+    async def create_guest(self, site: str, name: str) -> tuple[Author, str]:
+        """A new guest identity and the token that proves it (returned once)."""
+        token = secrets.token_urlsafe(24)
+        author = Author(id=f"g_{new_id()}", name=name)
+        async with self._write() as conn:
+            await conn.execute(
+                sa.insert(authors).values(
+                    id=author.id,
+                    site=site,
+                    kind="guest",
+                    name=name,
+                    guest_token_hash=hash_token(token),
+                    created_at=utcnow(),
+                )
+            )
+        return author, token
+
+    async def guest_by_token(self, site: str, token: str) -> Author | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(authors.c.id, authors.c.name).where(
+                        authors.c.guest_token_hash == hash_token(token), authors.c.site == site
+                    )
+                )
+            ).first()
+        return None if row is None else Author(id=row.id, name=row.name)
+
+    async def upsert_sso_author(self, site: str, author: Author) -> None:
+        async with self._write() as conn:
+            stmt = self._insert(authors).values(
+                id=author.id, site=site, kind="sso", name=author.name, created_at=utcnow()
+            )
+            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"name": author.name})
+            await conn.execute(stmt)
+
+    # -- articles ---------------------------------------------------------------------
+
+    async def get_article(self, site: str, key: str) -> ArticleRow | None:
+        async with self._read() as conn:
+            return await self._get_article(conn, site, key)
+
+    async def _get_article(self, conn: AsyncConnection, site: str, key: str) -> ArticleRow | None:
+        row = (
+            await conn.execute(
+                sa.select(articles).where(articles.c.site == site, articles.c.key == key)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ArticleRow(
+            id=row.id,
+            site=row.site,
+            key=row.key,
+            closed=row.closed,
+            premoderated=row.premoderated,
+            last_seq=row.last_seq,
+        )
+
+    async def _ensure_article(self, conn: AsyncConnection, site: str, key: str) -> ArticleRow:
+        found = await self._get_article(conn, site, key)
+        if found is not None:
+            return found
+        await conn.execute(
+            self._insert(articles)
+            .values(site=site, key=key, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["site", "key"])
+        )
+        created = await self._get_article(conn, site, key)
+        assert created is not None
+        return created
+
+    async def set_article_state(
+        self, site: str, key: str, *, closed: bool | None = None, premoderated: bool | None = None
+    ) -> ArticleRow:
+        async with self._write() as conn:
+            article = await self._ensure_article(conn, site, key)
+            values: dict[str, bool] = {}
+            if closed is not None:
+                values["closed"] = closed
+            if premoderated is not None:
+                values["premoderated"] = premoderated
+            if values:
+                await conn.execute(
+                    sa.update(articles).where(articles.c.id == article.id).values(**values)
+                )
+            updated = await self._get_article(conn, site, key)
+            assert updated is not None
+            return updated
+
+    async def latest_seqs(self, site: str, keys: Sequence[str]) -> dict[str, int]:
+        """The current event cursor of each article that exists."""
+        if not keys:
+            return {}
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(articles.c.key, articles.c.last_seq).where(
+                    articles.c.site == site, articles.c.key.in_(list(keys))
+                )
+            )
+            return {r.key: r.last_seq for r in rows}
+
+    # -- comments ---------------------------------------------------------------------
+
+    async def get_comment(self, comment_id: str) -> Comment | None:
+        async with self._read() as conn:
+            return await self._get_comment(conn, comment_id)
+
+    async def _get_comment(self, conn: AsyncConnection, comment_id: str) -> Comment | None:
+        row = (
+            await conn.execute(
+                sa.select(*_comment_columns())
+                .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                .where(comments.c.id == comment_id)
+            )
+        ).first()
+        return None if row is None else _row_to_comment(row)
+
+    async def is_duplicate(self, author_id: str, body: str, within: timedelta) -> bool:
+        """Did this author post this exact text (still visible or waiting) lately?"""
+        since = utcnow() - within
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(comments.c.id)
+                    .where(
+                        comments.c.author_id == author_id,
+                        comments.c.created_at >= since,
+                        comments.c.body == body,
+                        comments.c.status.in_([Status.PENDING, Status.PUBLISHED, Status.HELD]),
+                    )
+                    .limit(1)
+                )
+            ).first()
+        return row is not None
+
+    async def create_comment(
+        self,
+        *,
+        site: str,
+        article: str,
+        author: Author,
+        body: str,
+        parent: str | None,
+        status: Status = Status.PENDING,
+    ) -> tuple[Comment, EventRow | None]:
+        """Store a new comment; when ``status`` is PUBLISHED its event is written with it.
+
+        Raises:
+            NotFound: ``parent`` is not a published comment of the same article.
+        """
+        now = utcnow()
+        async with self._write() as conn:
+            art = await self._ensure_article(conn, site, article)
+            if parent is not None:
+                found = (
+                    await conn.execute(
+                        sa.select(comments.c.id).where(
+                            comments.c.id == parent,
+                            comments.c.article_id == art.id,
+                            comments.c.status == Status.PUBLISHED,
+                        )
+                    )
+                ).first()
+                if found is None:
+                    raise NotFound(parent)
+            comment = Comment(
+                id=new_id(),
+                site=site,
+                article=article,
+                parent=parent,
+                author=author,
+                body=body,
+                status=Status.PENDING,
+                seq=None,
+                created_at=now,
+            )
+            await conn.execute(
+                sa.insert(comments).values(
+                    id=comment.id,
+                    site=site,
+                    article_id=art.id,
+                    parent_id=parent,
+                    author_id=author.id,
+                    author_name=author.name,
+                    body=body,
+                    status=Status.PENDING,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if status is Status.PUBLISHED:
+                published, ev = await self._publish(conn, art.id, comment)
+                return published, ev
+            if status is not Status.PENDING:
+                await self._set_status(conn, comment.id, status)
+                comment = _replace(comment, status=status)
+            return comment, None
+
+    async def _next_seq(self, conn: AsyncConnection, article_id: int) -> int:
+        row = (
+            await conn.execute(
+                sa.update(articles)
+                .where(articles.c.id == article_id)
+                .values(last_seq=articles.c.last_seq + 1)
+                .returning(articles.c.last_seq)
+            )
+        ).one()
+        return int(row.last_seq)
+
+    async def _append_event(
+        self,
+        conn: AsyncConnection,
+        article_id: int,
+        seq: int,
+        kind: EventType,
+        cid: str,
+        payload: str,
+    ) -> EventRow:
+        await conn.execute(
+            sa.insert(events).values(
+                article_id=article_id,
+                seq=seq,
+                type=str(kind),
+                comment_id=cid,
+                payload=payload,
+                created_at=utcnow(),
+            )
+        )
+        return EventRow(seq=seq, payload=payload)
+
+    async def _set_status(
+        self, conn: AsyncConnection, cid: str, status: Status, seq: int | None = None
+    ) -> None:
+        await conn.execute(
+            sa.update(comments)
+            .where(comments.c.id == cid)
+            .values(status=status, seq=seq, updated_at=utcnow())
+        )
+
+    async def _publish(
+        self, conn: AsyncConnection, article_id: int, comment: Comment
+    ) -> tuple[Comment, EventRow]:
+        seq = await self._next_seq(conn, article_id)
+        published = _replace(comment, status=Status.PUBLISHED, seq=seq)
+        await self._set_status(conn, comment.id, Status.PUBLISHED, seq)
+        ev = await self._append_event(
+            conn, article_id, seq, EventType.PUBLISHED, comment.id, published_event(seq, published)
+        )
+        return published, ev
+
+    async def transition(
+        self, comment_id: str, to: Status, *, allowed_from: Sequence[Status]
+    ) -> Change | None:
+        """Move a comment to ``to`` if it is in one of ``allowed_from``; None otherwise.
+
+        The status check and the change are one conditional UPDATE, so when several
+        nodes or moderators race for the same comment exactly one wins. Publishing
+        assigns a seq and writes ``comment.published``; leaving ``published`` writes
+        ``comment.removed``.
+
+        Raises:
+            NotFound: no such comment.
+        """
+        async with self._write() as conn:
+            current = await self._get_comment(conn, comment_id)
+            if current is None:
+                raise NotFound(comment_id)
+            claimed = await conn.execute(
+                sa.update(comments)
+                .where(
+                    comments.c.id == comment_id,
+                    comments.c.status == current.status,
+                    comments.c.status.in_([str(s) for s in allowed_from]),
+                )
+                .values(status=to, updated_at=utcnow())
+            )
+            if not claimed.rowcount:
+                return None
+            art_id = (
+                await conn.execute(
+                    sa.select(comments.c.article_id).where(comments.c.id == comment_id)
+                )
+            ).scalar_one()
+            if to is Status.PUBLISHED:
+                published, ev = await self._publish(conn, art_id, current)
+                return Change(comment=published, event=ev, previous=current.status)
+            ev_row: EventRow | None = None
+            if current.status is Status.PUBLISHED:
+                seq = await self._next_seq(conn, art_id)
+                ev_row = await self._append_event(
+                    conn, art_id, seq, EventType.REMOVED, comment_id, removed_event(seq, comment_id)
+                )
+            await self._set_status(conn, comment_id, to)
+            return Change(
+                comment=_replace(current, status=to, seq=None),
+                event=ev_row,
+                previous=current.status,
+            )
+
+    async def list_published(
+        self,
+        site: str,
+        article: str,
+        *,
+        newest_first: bool,
+        cursor: int | None,
+        limit: int,
+    ) -> Page:
+        """One page of published comments by keyset on seq (never OFFSET)."""
+        async with self._read() as conn:
+            art = await self._get_article(conn, site, article)
+            if art is None:
+                return Page(comments=[], next=None, latest_seq=0)
+            q = (
+                sa.select(*_comment_columns())
+                .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                .where(comments.c.article_id == art.id, comments.c.status == Status.PUBLISHED)
+            )
+            if newest_first:
+                if cursor is not None:
+                    q = q.where(comments.c.seq < cursor)
+                q = q.order_by(comments.c.seq.desc())
+            else:
+                if cursor is not None:
+                    q = q.where(comments.c.seq > cursor)
+                q = q.order_by(comments.c.seq.asc())
+            rows = (await conn.execute(q.limit(limit + 1))).all()
+        more = len(rows) > limit
+        page = [_row_to_comment(r) for r in rows[:limit]]
+        nxt = page[-1].seq if more and page else None
+        return Page(comments=page, next=nxt, latest_seq=art.last_seq)
+
+    async def events_since(
+        self, site: str, article: str, since: int, *, limit: int, until: int | None = None
+    ) -> list[EventRow]:
+        """Events with ``since < seq (<= until)``, in order, at most ``limit``."""
+        async with self._read() as conn:
+            q = (
+                sa.select(events.c.seq, events.c.payload)
+                .select_from(events.join(articles, events.c.article_id == articles.c.id))
+                .where(articles.c.site == site, articles.c.key == article, events.c.seq > since)
+                .order_by(events.c.seq)
+                .limit(limit)
+            )
+            if until is not None:
+                q = q.where(events.c.seq <= until)
+            rows = await conn.execute(q)
+            return [EventRow(seq=r.seq, payload=r.payload) for r in rows]
+
+    async def counts(self, site: str, keys: Sequence[str]) -> dict[str, int]:
+        result = dict.fromkeys(keys, 0)
+        if not keys:
+            return result
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(articles.c.key, sa.func.count(comments.c.id))
+                .select_from(articles.join(comments, comments.c.article_id == articles.c.id))
+                .where(
+                    articles.c.site == site,
+                    articles.c.key.in_(list(keys)),
+                    comments.c.status == Status.PUBLISHED,
+                )
+                .group_by(articles.c.key)
+            )
+            for key, n in rows:
+                result[key] = int(n)
+        return result
+
+
+def _replace(comment: Comment, **changes: Any) -> Comment:
+    from dataclasses import replace
+
+    return replace(comment, **changes)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the writer; busy_timeout covers the odd second
+    # process (the CLI) writing while the server runs.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def create_store(url: str, *, pool_size: int = 10) -> Store:
+    """A Store for a ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URL."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        sa_event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # Fail fast so a post can answer 503 instead of hanging while PG is away.
+            connect_args={"timeout": 5},
+            pool_timeout=5,
+        )
+    return Store(engine)

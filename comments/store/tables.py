@@ -1,0 +1,94 @@
+"""The schema, in SQLAlchemy Core. Migrations (``migrations/versions``) must match it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UTCDateTime = sa.DateTime(timezone=True)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("slug", sa.String(64), primary_key=True),
+    # Site settings as one JSON document: the set of knobs grows release by release and
+    # they are read together, so a column each would only add migrations.
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.slug"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("premoderated", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The article's event cursor: bumped with UPDATE … RETURNING inside the transaction
+    # that writes the event, so concurrent publishers (even on other nodes) serialise on
+    # this row and seqs stay contiguous.
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("site", "key"),
+)
+
+authors = sa.Table(
+    "authors",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.slug"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "guest" or "sso"
+    sa.Column("name", sa.String(200), nullable=False),
+    # sha256 of the guest token: the token itself is a credential and is never stored.
+    sa.Column("guest_token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("banned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("banned_until", UTCDateTime, nullable=True),
+    sa.Column("ban_reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.slug"), nullable=False),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), nullable=False),
+    sa.Column("parent_id", sa.String(32), nullable=True),
+    sa.Column("author_id", sa.String(200), sa.ForeignKey("authors.id"), nullable=False),
+    sa.Column("author_name", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("scores", sa.Text, nullable=True),  # JSON label -> score
+    sa.Column("reasons", sa.Text, nullable=True),  # JSON list of strings
+    sa.Column("reports", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Published pages are read by keyset on seq, both ways.
+    sa.Index("ix_comments_article_seq", "article_id", "seq"),
+    # Duplicate detection looks at one author's most recent comments.
+    sa.Index("ix_comments_author_created", "author_id", "created_at"),
+    sa.Index("ix_comments_site_status", "site", "status"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("comment_id", sa.String(32), nullable=False),
+    # The event exactly as sent on the wire, encoded once when it happened: replays and
+    # gap fills send these bytes without building anything.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

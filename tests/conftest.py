@@ -1,0 +1,324 @@
+"""Fixtures shared by the suite: real databases, real brokers, real servers.
+
+PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running: scripts/test
+starts them when they are not. Each test gets its own PostgreSQL database (cloned from a
+migrated template) and its own broker channel prefix, so tests never see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from comments.app import create_app
+from comments.settings import Settings
+from comments.store import Store, create_store
+
+PG_HOST = os.environ.get("COMMENTS_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("COMMENTS_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("COMMENTS_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def pg_url(database: str) -> str:
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+async def _pg_admin(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
+    )
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated database that every PostgreSQL test clones (CREATE … TEMPLATE)."""
+    name = f"comments_tmpl_{secrets.token_hex(4)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+
+    async def migrate() -> None:
+        store = create_store(pg_url(name))
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+    yield name
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(pg_template: str) -> Iterator[str]:
+    name = f"comments_t_{secrets.token_hex(6)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    yield pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'comments.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test that takes this runs on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Every test that takes this runs on the in-process broker and on real Redis."""
+    return "memory://" if request.param == "memory" else REDIS_URL
+
+
+@pytest.fixture
+def channel_prefix() -> str:
+    return f"t{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    s = create_store(database_url)
+    await s.migrate()
+    yield s
+    await s.close()
+
+
+OPEN_SITE: dict[str, Any] = {
+    "guests": True,
+    "origins": ["https://partner.example"],
+    # Tests post quickly from one address; the limits have tests of their own.
+    "posts_per_minute_per_author": 0,
+    "posts_per_minute_per_ip": 0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def wait_until(
+    condition: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``condition`` (sync or async) until truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+class RunningServer:
+    """A real uvicorn server on 127.0.0.1, in this test's event loop."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], port: int) -> None:
+        self.server = server
+        self.task = task
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    @property
+    def services(self) -> Any:
+        return self.server.config.loaded_app.app.state.services  # type: ignore[union-attr]
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 15)
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[..., Any]]:
+    """Factory: ``await start_server(settings)`` → RunningServer (stopped at teardown)."""
+    running: list[RunningServer] = []
+
+    async def start(settings: Settings, **uvicorn_options: Any) -> RunningServer:
+        port = free_port()
+        options: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": port,
+            "ws": "websockets-sansio",
+            "http": "httptools",
+            "log_level": "warning",
+            "ws_max_size": 64 * 1024,
+            "ws_ping_interval": settings.ws_ping_interval or None,
+            "ws_ping_timeout": settings.ws_ping_timeout or None,
+            "lifespan": "on",
+        }
+        options.update(uvicorn_options)
+        config = uvicorn.Config(create_app(settings), **options)
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        await wait_until(lambda: server.started or task.done(), timeout=30)
+        if task.done():
+            task.result()
+            raise AssertionError("server stopped during start-up")
+        rs = RunningServer(server, task, port)
+        running.append(rs)
+        return rs
+
+    yield start
+    for rs in running:
+        if not rs.task.done():
+            await rs.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, broker_url: str, channel_prefix: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        broker_url=broker_url,
+        channel_prefix=channel_prefix,
+        resync_interval_s=1.0,
+    )
+
+
+async def add_site(database_url: str, slug: str = "news", **overrides: Any) -> None:
+    s = create_store(database_url)
+    try:
+        await s.migrate()
+        await s.create_site(slug, {**OPEN_SITE, **overrides})
+    finally:
+        await s.close()
+
+
+class Node:
+    """A `comments serve` process (for tests about several nodes and crashes)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+        self.log = log
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    """Factory: ``start_node(env)`` → a running `comments serve` process on a free port."""
+    nodes: list[Node] = []
+
+    def start(env: dict[str, str]) -> Node:
+        port = free_port()
+        log = tmp_path / f"node-{port}.log"
+        full_env = {**os.environ, **env}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "comments", "serve", "--port", str(port)],
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        node = Node(proc, port, log)
+        nodes.append(node)
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"node exited: {log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{node.url}/healthz", timeout=1).status_code == 200:
+                    return node
+            if time.monotonic() > deadline:
+                raise AssertionError(f"node did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so the test may stop and restart it."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return
+            time.sleep(0.05)
+        raise AssertionError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    r = PrivateRedis(free_port(), tmp_path)
+    r.start()
+    yield r
+    r.stop()
