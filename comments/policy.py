@@ -303,7 +303,7 @@ def _scores(s: _Submission) -> Decision | tuple[str, ...]:
         # printed only when score >= threshold and rounding is monotonic, the printed score
         # is never below the printed threshold ("0.80 ≥ 0.80" is the worst case, and true).
         if score >= threshold:
-            reasons.append(f"{label} {score:.1f} {GE} {threshold:.2f}")
+            reasons.append(f"{label} {score:.2f} {GE} {threshold:.2f}")
     return tuple(reasons)
 
 
