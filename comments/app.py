@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from comments.api import live, public
+from comments.api import live, moderation, public, reports
 from comments.broker import BrokerUnavailable
 from comments.errors import ApiError, error_response, handle_api_error
 from comments.services import Services
@@ -34,11 +34,9 @@ async def readyz(request: Request) -> JSONResponse:
     database = await _check(svc.store.ping(), StoreUnavailable)
     broker = await _check(svc.broker.ping(), BrokerUnavailable)
     ready = database["state"] == "ok" and broker["state"] == "ok"
-    classifier = {
-        "name": "none",
-        "state": "ok",
-        "detail": "no classifier is wired in yet: valid comments are published as posted",
-    }
+    # A failed classifier does not make the node unready: it still serves reads and
+    # sockets, and holds every new comment (fail closed) until the classifier is back.
+    classifier = svc.scorer.status().to_dict()
     return JSONResponse(
         {"database": database, "broker": broker, "classifier": classifier},
         status_code=200 if ready else 503,
@@ -93,6 +91,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *public.routes,
+        *reports.routes,
+        *moderation.routes,
         *live.routes,
     ]
     return Starlette(

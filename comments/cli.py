@@ -115,6 +115,47 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_store(settings, run))
 
 
+def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.store.review import ReviewStore
+
+    async def run(store: Store) -> int:
+        if await store.get_site(args.site) is None:
+            raise CliError(f"no site {args.site!r}")
+        review = ReviewStore(store)
+        if args.moderator_command == "add":
+            try:
+                token = await review.add_moderator(args.site, args.name)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+            print(token)
+            print(
+                "This token is shown once: give it to the moderator; it is stored hashed.",
+                file=sys.stderr,
+            )
+            return 0
+        if not await review.revoke_moderator(args.site, args.name):
+            raise CliError(f"no active moderator {args.name!r} on {args.site!r}")
+        print(f"revoked {args.name} on {args.site}")
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.classifier import fetch_model
+
+    try:
+        path = fetch_model(args.model)
+    except Exception as exc:  # offline hosts: say what to do instead
+        raise CliError(
+            f"could not download Detoxify {args.model!r}: {exc}. On hosts without network, "
+            "copy a checkpoint and set COMMENTS_DETOXIFY_CHECKPOINT and "
+            "COMMENTS_DETOXIFY_CONFIG_DIR."
+        ) from None
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comments", description="Self-hosted real-time comments with moderation."
@@ -149,6 +190,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("slug")
     site_sub.add_parser("list", help="list sites")
     site.set_defaults(func=cmd_site)
+
+    moderator = sub.add_parser("moderator", help="create and revoke moderator tokens")
+    mod_sub = moderator.add_subparsers(dest="moderator_command", required=True)
+    for name, text in (
+        ("add", "create a moderator; prints the token once"),
+        ("revoke", "end a moderator's token"),
+    ):
+        p = mod_sub.add_parser(name, help=text)
+        p.add_argument("name")
+        p.add_argument("--site", required=True)
+    moderator.set_defaults(func=cmd_moderator)
+
+    model = sub.add_parser("model", help="manage classifier weights")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    fetch = model_sub.add_parser("fetch", help="download Detoxify weights ahead of time")
+    fetch.add_argument("model", nargs="?", default="original")
+    model.set_defaults(func=cmd_model)
     return parser
 
 

@@ -7,9 +7,11 @@ broadcast) or held. Nothing reaches a public socket before its decision.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
+from comments import policy
 from comments.errors import ApiError
 from comments.models import Author, Comment, Status
 from comments.ratelimit import retry_after
@@ -50,6 +52,15 @@ async def check_parent(svc: Services, sub: Submission) -> None:
         )
 
 
+def check_content(site: Site, body: str) -> None:
+    """Refuse a body with a banned word (422), before anything is stored."""
+    found = policy.find_words(body, site.settings["banned_words"])
+    if found:
+        raise ApiError(
+            422, "banned_word", f"this comment contains a word this site does not allow: {found[0]}"
+        )
+
+
 async def submit(
     svc: Services,
     sub: Submission,
@@ -62,8 +73,13 @@ async def submit(
     posting for the first time (created only once every check has passed).
 
     Raises:
-        ApiError: 403 closed, 409 duplicate, 422 unknown parent, 429 rate limited.
+        ApiError: 403 banned or closed, 409 duplicate, 422 unknown parent, 429 rate
+            limited.
     """
+    if author is not None:
+        state = await svc.review.author_state(sub.site.slug, author.id)
+        if state.banned:
+            raise ApiError(403, "banned", "you can no longer comment on this site")
     article = await svc.store.get_article(sub.site.slug, sub.article)
     if article is not None and article.closed:
         raise ApiError(403, "closed", "this article is closed for comments")
@@ -87,21 +103,86 @@ async def submit(
         raise ApiError(
             422, "unknown_parent", "parent must be a published comment of the same article"
         ) from None
-    comment = await decide(svc, comment)
-    return Submitted(comment=comment, guest_token=guest_token)
+    decided = await decide(svc, comment, sub.site)
+    return Submitted(comment=decided or comment, guest_token=guest_token)
 
 
-async def decide(svc: Services, comment: Comment) -> Comment:
-    """Take a pending comment to its decision. Until a classifier is configured every
-    valid comment is published; the claim is a conditional update, so a comment that
-    several nodes try to decide is published once."""
-    change = await svc.store.transition(comment.id, Status.PUBLISHED, allowed_from=[Status.PENDING])
+async def decide(
+    svc: Services, comment: Comment, site: Site | None = None, *, rescoring: bool = False
+) -> Comment | None:
+    """Score a comment and apply the policy: publish it (a seq, a broadcast) or hold it.
+
+    Takes a PENDING comment (or, when ``rescoring``, one held only because the
+    classifier was away). The change is a conditional update, so when several nodes
+    decide the same comment it is published once; the others get None.
+    """
+    if site is None:
+        site = await svc.sites.get(comment.site)
+        if site is None:
+            return None
+    scores = await svc.scorer.score(comment.body)
+    article = await svc.store.get_article(comment.site, comment.article)
+    author = await svc.review.author_state(comment.site, comment.author.id)
+    decision = policy.decide(
+        policy.SitePolicy(
+            thresholds=site.settings["thresholds"],
+            banned_words=tuple(site.settings["banned_words"]),
+            suspect_words=tuple(site.settings["suspect_words"]),
+            premoderated=bool(site.settings["premoderated"]),
+        ),
+        policy.ArticleState(
+            closed=False,  # a comment accepted before the article closed keeps its chance
+            premoderated=bool(article and article.premoderated),
+        ),
+        policy.AuthorState(banned=False, has_approved_comment=author.has_approved_comment),
+        comment.body,
+        scores,
+    )
+    to = {
+        policy.Action.PUBLISH: Status.PUBLISHED,
+        policy.Action.HOLD: Status.HELD,
+        policy.Action.REJECT: Status.REJECTED,
+    }[decision.action]
+    unscored = decision.action is policy.Action.HOLD and policy.classifier_unavailable_only(
+        decision
+    )
+    if rescoring and unscored:
+        return None  # still no score: leave it as it is
+    change = await svc.store.transition(
+        comment.id,
+        to,
+        allowed_from=[Status.HELD] if rescoring else [Status.PENDING],
+        values={
+            "scores": json.dumps(scores or {}),
+            "reasons": json.dumps(list(decision.reasons)),
+            "unscored": unscored,
+        },
+    )
     if change is None:  # decided elsewhere meanwhile
-        current = await svc.store.get_comment(comment.id)
-        return current if current is not None else comment
+        return None
     if change.event is not None:
         svc.hub.publish(comment.site, comment.article, change.event)
+    if rescoring:
+        svc.feed.publish(comment.site, {"type": "queue.removed", "id": comment.id})
+    if to is Status.HELD:
+        item = await svc.review.item(comment.id)
+        if item is not None:
+            svc.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})
     return change.comment
+
+
+async def recover(svc: Services, *, pending_after: timedelta, batch: int = 50) -> int:
+    """Decide what was left undecided (a node died mid-post) and re-score comments held
+    while the classifier was away. Returns how many comments changed."""
+    changed = 0
+    for comment in await svc.review.pending(pending_after, batch):
+        if await decide(svc, comment) is not None:
+            changed += 1
+    if svc.scorer.usable:
+        for item in await svc.review.unscored(batch):
+            if await decide(svc, item.comment, rescoring=True) is not None:
+                changed += 1
+    return changed
 
 
 async def delete_own(

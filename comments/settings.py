@@ -99,6 +99,8 @@ class Settings:
     classifier_timeout_s: float = 5.0
     classifier_batch_size: int = 16
     classifier_batch_wait_ms: float = 5.0
+    # How often held-unscored and abandoned pending comments are looked for.
+    recover_interval_s: float = 5.0
     log_json: bool = False
 
     @classmethod
@@ -134,6 +136,7 @@ class Settings:
             classifier_batch_wait_ms=_float(
                 env, "COMMENTS_CLASSIFIER_BATCH_WAIT_MS", d.classifier_batch_wait_ms
             ),
+            recover_interval_s=_float(env, "COMMENTS_RECOVER_INTERVAL_S", d.recover_interval_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
         )
 

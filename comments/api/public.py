@@ -92,6 +92,7 @@ async def post_comment(request: Request) -> JSONResponse:
             raise ApiError(
                 422, "invalid_author_name", f"author_name has 1 to {AUTHOR_NAME_MAX} characters"
             )
+    moderation.check_content(site, body)
     svc = services(request)
     submission = moderation.Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)

@@ -454,14 +454,20 @@ class Store:
         return published, ev
 
     async def transition(
-        self, comment_id: str, to: Status, *, allowed_from: Sequence[Status]
+        self,
+        comment_id: str,
+        to: Status,
+        *,
+        allowed_from: Sequence[Status],
+        values: dict[str, Any] | None = None,
     ) -> Change | None:
         """Move a comment to ``to`` if it is in one of ``allowed_from``; None otherwise.
 
         The status check and the change are one conditional UPDATE, so when several
         nodes or moderators race for the same comment exactly one wins. Publishing
         assigns a seq and writes ``comment.published``; leaving ``published`` writes
-        ``comment.removed``.
+        ``comment.removed``. ``values`` sets other columns in the same update
+        (scores, reasons, unscored, reports).
 
         Raises:
             NotFound: no such comment.
@@ -477,7 +483,7 @@ class Store:
                     comments.c.status == current.status,
                     comments.c.status.in_([str(s) for s in allowed_from]),
                 )
-                .values(status=to, updated_at=utcnow())
+                .values(status=to, updated_at=utcnow(), **(values or {}))
             )
             if not claimed.rowcount:
                 return None

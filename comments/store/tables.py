@@ -73,6 +73,8 @@ comments = sa.Table(
     sa.Column("reports", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Held only because the classifier could not score it: re-scored when it is back.
+    sa.Column("unscored", sa.Boolean, nullable=False, server_default=sa.false()),
     # Published pages are read by keyset on seq, both ways.
     sa.Index("ix_comments_article_seq", "article_id", "seq"),
     # Duplicate detection looks at one author's most recent comments.

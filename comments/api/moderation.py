@@ -1,0 +1,207 @@
+"""Moderator HTTP API and live queue socket (API.md, "Moderation")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from comments import review
+from comments.api.common import article_of, parse_json_object, read_body, services
+from comments.errors import ApiError, error_response
+from comments.feed import FeedSubscriber
+from comments.models import SITE_SLUG
+from comments.services import Services
+from comments.sites import Site
+from comments.store.review import Moderator
+
+TICKET_TTL = timedelta(seconds=30)
+AUDIT_PAGE_MAX = 200
+
+
+async def moderator_of(request: Request) -> Moderator:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthenticated", "send a moderator token as 'Bearer <token>'")
+    moderator = await services(request).review.moderator_by_token(token.strip())
+    if moderator is None:
+        raise ApiError(401, "unauthenticated", "unknown or revoked moderator token")
+    return moderator
+
+
+async def site_for(request: Request, moderator: Moderator) -> Site:
+    slug = request.path_params["site"]
+    site = await services(request).sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    if site is None:
+        raise ApiError(404, "unknown_site", f"no site {slug!r}")
+    if site.slug != moderator.site:
+        raise ApiError(403, "forbidden", "your token is for another site")
+    return site
+
+
+async def tickets(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    ticket = await services(request).review.create_ticket(moderator, TICKET_TTL)
+    return JSONResponse({"ticket": ticket, "expires_in": int(TICKET_TTL.total_seconds())})
+
+
+async def get_queue(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    site = await site_for(request, moderator)
+    items = await review.queue(services(request), site)
+    return JSONResponse({"items": [i.to_json() for i in items]})
+
+
+async def approve(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    comment = await review.approve(services(request), moderator, request.path_params["id"])
+    return JSONResponse({"comment": comment.to_json()})
+
+
+async def reject(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    comment = await review.reject(services(request), moderator, request.path_params["id"])
+    return JSONResponse({"comment": comment.to_json()})
+
+
+def _until(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_body", "until is an ISO 8601 timestamp or null")
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid_body", "until is an ISO 8601 timestamp or null") from None
+    if at.tzinfo is None:
+        raise ApiError(422, "invalid_body", "until needs a time zone (e.g. Z)")
+    return at
+
+
+async def ban(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    site = await site_for(request, moderator)
+    author_id = request.path_params["author_id"]
+    svc = services(request)
+    if request.method == "DELETE":
+        await review.set_ban(svc, moderator, site.slug, author_id, banned=False)
+        return JSONResponse({"author": author_id, "banned": False})
+    data = parse_json_object(await read_body(request))
+    reason = data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise ApiError(422, "invalid_body", "reason is a string of at most 1,000 characters")
+    until = _until(data.get("until"))
+    await review.set_ban(
+        svc, moderator, site.slug, author_id, banned=True, reason=reason, until=until
+    )
+    shown = None if until is None else until.isoformat()
+    return JSONResponse({"author": author_id, "banned": True, "until": shown})
+
+
+async def patch_article(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    site = await site_for(request, moderator)
+    article = article_of(request)
+    data = parse_json_object(await read_body(request))
+    values: dict[str, bool | None] = {"closed": None, "premoderated": None}
+    for key in values:
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise ApiError(422, "invalid_body", f"{key} must be true or false")
+            values[key] = data[key]
+    if values["closed"] is None and values["premoderated"] is None:
+        raise ApiError(422, "invalid_body", "send closed and/or premoderated")
+    state = await review.set_article(
+        services(request),
+        moderator,
+        site.slug,
+        article,
+        closed=values["closed"],
+        premoderated=values["premoderated"],
+    )
+    return JSONResponse(state)
+
+
+async def get_audit(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    site = await site_for(request, moderator)
+    try:
+        before = int(request.query_params["before"]) if request.query_params.get("before") else None
+        limit = int(request.query_params.get("limit") or 50)
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", "before and limit are whole numbers") from None
+    if limit < 1:
+        raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    entries, nxt = await services(request).review.audit_log(
+        site.slug, before=before, limit=min(limit, AUDIT_PAGE_MAX)
+    )
+    return JSONResponse({"entries": entries, "next": nxt})
+
+
+async def queue_socket(websocket: WebSocket) -> None:
+    svc: Services = websocket.state.services
+    ticket = websocket.query_params.get("ticket")
+    moderator = await svc.review.redeem_ticket(ticket) if ticket else None
+    if moderator is None:
+        await websocket.send_denial_response(
+            error_response(401, "unauthenticated", "open this socket with a fresh ticket")
+        )
+        return
+    slug = websocket.path_params["site"]
+    if slug != moderator.site:
+        await websocket.send_denial_response(
+            error_response(403, "forbidden", "your ticket is for another site")
+        )
+        return
+    sub = await svc.feed.attach(slug)
+    try:
+        await websocket.accept()
+        writer = asyncio.create_task(_write(websocket, sub))
+        try:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        except WebSocketDisconnect:
+            pass
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+    finally:
+        await svc.feed.detach(sub)
+
+
+async def _write(websocket: WebSocket, sub: FeedSubscriber) -> None:
+    while True:
+        await sub.wakeup.wait()
+        sub.wakeup.clear()
+        if sub.close_code is not None:
+            await websocket.close(code=sub.close_code, reason="too slow; reload the queue")
+            return
+        while sub.frames:
+            await websocket.send_text(sub.frames.popleft())
+
+
+routes = [
+    Route("/api/v1/moderation/tickets", tickets, methods=["POST"]),
+    Route("/api/v1/moderation/sites/{site}/queue", get_queue, methods=["GET"]),
+    Route("/api/v1/moderation/comments/{id}/approve", approve, methods=["POST"]),
+    Route("/api/v1/moderation/comments/{id}/reject", reject, methods=["POST"]),
+    Route(
+        "/api/v1/moderation/sites/{site}/authors/{author_id:path}/ban",
+        ban,
+        methods=["POST", "DELETE"],
+    ),
+    Route(
+        "/api/v1/moderation/sites/{site}/articles/{article:path}",
+        patch_article,
+        methods=["PATCH"],
+    ),
+    Route("/api/v1/moderation/sites/{site}/audit", get_audit, methods=["GET"]),
+    WebSocketRoute("/ws/v1/moderation/sites/{site}", queue_socket),
+]

@@ -1,0 +1,70 @@
+"""Reader reports: ``POST …/comments/{id}/report`` (API.md)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from comments.api.common import (
+    article_of,
+    client_ip,
+    known_author,
+    parse_json_object,
+    read_body,
+    services,
+    site_of,
+)
+from comments.errors import ApiError
+from comments.models import Status
+
+REASON_MAX = 500
+
+
+async def report(request: Request) -> JSONResponse:
+    raw = await read_body(request)
+    site = await site_of(request)
+    data = parse_json_object(raw) if raw.strip() else {}
+    article = article_of(request)
+    reason = data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > REASON_MAX:
+        raise ApiError(
+            422, "invalid_body", f"reason is a string of at most {REASON_MAX} characters"
+        )
+    svc = services(request)
+    comment = await svc.store.get_comment(request.path_params["comment_id"])
+    if (
+        comment is None
+        or comment.site != site.slug
+        or comment.article != article
+        or comment.status is not Status.PUBLISHED
+    ):
+        raise ApiError(404, "not_found", "no such published comment under this article")
+    author = await known_author(request, site)
+    # One report per reader: a signed-in or guest reader by id, anyone else by address.
+    reporter = author.id if author is not None else f"ip:{client_ip(request)}"
+    wait = svc.limiter.check(f"report:{site.slug}:{client_ip(request)}", 30)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many reports; try again shortly",
+            headers={"Retry-After": str(max(1, int(wait) + 1))},
+        )
+    count = await svc.review.add_report(comment.id, reporter.strip(), reason.strip())
+    threshold = int(site.settings["reports_before_review"])
+    if threshold > 0 and count == threshold:
+        # Just crossed the line: the comment enters the queue, still visible meanwhile.
+        item = await svc.review.item(comment.id)
+        if item is not None:
+            svc.feed.publish(site.slug, {"type": "queue.added", "item": item.to_json()})
+    return JSONResponse({"reported": True}, status_code=202)
+
+
+routes = [
+    Route(
+        "/api/v1/sites/{site}/articles/{article:path}/comments/{comment_id}/report",
+        report,
+        methods=["POST"],
+    )
+]

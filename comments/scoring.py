@@ -1,0 +1,80 @@
+"""The node's classifier: built from settings, loaded at start, asked through one door.
+
+``score`` never raises: ``None`` means "no score" (load failed, error, timeout,
+overload), and the policy then holds the comment — moderation fails closed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from comments.classifier import (
+    ClassifierStatus,
+    ClassifierUnavailable,
+    MicroBatcher,
+    create_classifier,
+)
+from comments.settings import Settings
+
+log = logging.getLogger("comments.scoring")
+
+
+class Scorer:
+    def __init__(self, batcher: MicroBatcher | None, error: str | None = None) -> None:
+        self.batcher = batcher
+        self.error = error  # a classifier that could not even be built
+        self.spec = batcher.classifier.name if batcher is not None else "?"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Scorer:
+        try:
+            classifier = create_classifier(
+                settings.classifier,
+                checkpoint=settings.detoxify_checkpoint,
+                config_dir=settings.detoxify_config_dir,
+                torch_threads=settings.torch_threads,
+            )
+        except ValueError as exc:
+            log.error("classifier %r cannot be used: %s", settings.classifier, exc)
+            scorer = cls(None, str(exc))
+            scorer.spec = settings.classifier
+            return scorer
+        return cls(
+            MicroBatcher(
+                classifier,
+                max_batch=settings.classifier_batch_size,
+                max_wait_ms=settings.classifier_batch_wait_ms,
+                timeout_s=settings.classifier_timeout_s,
+            )
+        )
+
+    async def load(self) -> None:
+        if self.batcher is None:
+            return
+        status = await self.batcher.load()
+        if status.state == "fallback":
+            log.warning("classifier: %s (%s)", status.name, status.detail)
+        elif status.state == "ok":
+            log.info("classifier %s loaded: %s", status.name, status.detail)
+
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    def status(self) -> ClassifierStatus:
+        if self.batcher is None:
+            return ClassifierStatus(self.spec, "failed", self.error or "not configured")
+        return self.batcher.status()
+
+    @property
+    def usable(self) -> bool:
+        return self.status().state != "failed"
+
+    async def score(self, text: str) -> dict[str, float] | None:
+        if self.batcher is None:
+            return None
+        try:
+            return dict(await self.batcher.score(text))
+        except ClassifierUnavailable as exc:
+            log.warning("comment held unscored: %s", exc)
+            return None

@@ -1,0 +1,334 @@
+"""Queries of the moderation side: moderators, tickets, bans, reports, queue, audit."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from comments.models import Comment, Status, format_time, utcnow
+from comments.store.review_tables import audit, moderators, reports, tickets
+from comments.store.store import Store, _comment_columns, _row_to_comment, hash_token
+from comments.store.tables import articles, authors, comments
+
+
+@dataclass(frozen=True)
+class Moderator:
+    id: int
+    site: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A comment as moderators see it: with its scores, reasons and reports."""
+
+    comment: Comment
+    scores: dict[str, float]
+    reasons: list[str]
+    reports: int
+    unscored: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.comment.to_json(),
+            "scores": self.scores,
+            "reasons": self.reasons,
+            "reports": self.reports,
+        }
+
+
+@dataclass(frozen=True)
+class AuthorState:
+    exists: bool
+    banned: bool
+    has_approved_comment: bool
+
+
+def _item(row: Any) -> ReviewItem:
+    return ReviewItem(
+        comment=_row_to_comment(row),
+        scores=json.loads(row.scores) if row.scores else {},
+        reasons=json.loads(row.reasons) if row.reasons else [],
+        reports=int(row.reports),
+        unscored=bool(row.unscored),
+    )
+
+
+def _item_query() -> Any:
+    return sa.select(
+        *_comment_columns(),
+        comments.c.scores,
+        comments.c.reasons,
+        comments.c.reports,
+        comments.c.unscored,
+    ).select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+
+
+class ReviewStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- moderators and tickets -------------------------------------------------------
+
+    async def add_moderator(self, site: str, name: str) -> str:
+        """Create a moderator and return their token (shown once, stored hashed)."""
+        token = "mod_" + secrets.token_urlsafe(32)
+        async with self.store._write() as conn:
+            active = (
+                await conn.execute(
+                    sa.select(moderators.c.id).where(
+                        moderators.c.site == site,
+                        moderators.c.name == name,
+                        moderators.c.revoked_at.is_(None),
+                    )
+                )
+            ).first()
+            if active is not None:
+                raise ValueError(f"moderator {name!r} of {site!r} exists; revoke it first")
+            await conn.execute(
+                sa.insert(moderators).values(
+                    site=site, name=name, token_hash=hash_token(token), created_at=utcnow()
+                )
+            )
+        return token
+
+    async def revoke_moderator(self, site: str, name: str) -> bool:
+        async with self.store._write() as conn:
+            result = await conn.execute(
+                sa.update(moderators)
+                .where(
+                    moderators.c.site == site,
+                    moderators.c.name == name,
+                    moderators.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            return bool(result.rowcount)
+
+    async def moderator_by_token(self, token: str) -> Moderator | None:
+        async with self.store._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                        moderators.c.token_hash == hash_token(token),
+                        moderators.c.revoked_at.is_(None),
+                    )
+                )
+            ).first()
+        return None if row is None else Moderator(id=row.id, site=row.site, name=row.name)
+
+    async def create_ticket(self, moderator: Moderator, ttl: timedelta) -> str:
+        ticket = secrets.token_urlsafe(24)
+        now = utcnow()
+        async with self.store._write() as conn:
+            # Expired tickets are swept here rather than by a timer of their own.
+            await conn.execute(sa.delete(tickets).where(tickets.c.expires_at < now))
+            await conn.execute(
+                sa.insert(tickets).values(
+                    ticket_hash=hash_token(ticket), moderator_id=moderator.id, expires_at=now + ttl
+                )
+            )
+        return ticket
+
+    async def redeem_ticket(self, ticket: str) -> Moderator | None:
+        """The ticket's moderator, once: the ticket is deleted as it is read."""
+        async with self.store._write() as conn:
+            row = (
+                await conn.execute(
+                    sa.delete(tickets)
+                    .where(tickets.c.ticket_hash == hash_token(ticket))
+                    .returning(tickets.c.moderator_id, tickets.c.expires_at)
+                )
+            ).first()
+            if row is None or _aware(row.expires_at) < utcnow():
+                return None
+            mod = (
+                await conn.execute(
+                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                        moderators.c.id == row.moderator_id, moderators.c.revoked_at.is_(None)
+                    )
+                )
+            ).first()
+        return None if mod is None else Moderator(id=mod.id, site=mod.site, name=mod.name)
+
+    # -- authors ----------------------------------------------------------------------
+
+    async def author_state(self, site: str, author_id: str) -> AuthorState:
+        async with self.store._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(authors.c.banned, authors.c.banned_until).where(
+                        authors.c.id == author_id, authors.c.site == site
+                    )
+                )
+            ).first()
+            if row is None:
+                return AuthorState(exists=False, banned=False, has_approved_comment=False)
+            banned = bool(row.banned) and (
+                row.banned_until is None or _aware(row.banned_until) > utcnow()
+            )
+            approved = (
+                await conn.execute(
+                    sa.select(comments.c.id)
+                    .where(
+                        comments.c.author_id == author_id,
+                        comments.c.status == Status.PUBLISHED,
+                    )
+                    .limit(1)
+                )
+            ).first()
+        return AuthorState(exists=True, banned=banned, has_approved_comment=approved is not None)
+
+    async def set_ban(
+        self,
+        site: str,
+        author_id: str,
+        *,
+        banned: bool,
+        reason: str = "",
+        until: datetime | None = None,
+    ) -> bool:
+        async with self.store._write() as conn:
+            result = await conn.execute(
+                sa.update(authors)
+                .where(authors.c.id == author_id, authors.c.site == site)
+                .values(
+                    banned=banned,
+                    ban_reason=reason if banned else None,
+                    banned_until=until if banned else None,
+                )
+            )
+            return bool(result.rowcount)
+
+    # -- reports ----------------------------------------------------------------------
+
+    async def add_report(self, comment_id: str, reporter: str, reason: str) -> int:
+        """Record a report (one per reporter) and return the comment's report count."""
+        async with self.store._write() as conn:
+            await conn.execute(
+                self.store._insert(reports)
+                .values(
+                    comment_id=comment_id, reporter=reporter, reason=reason, created_at=utcnow()
+                )
+                .on_conflict_do_nothing(index_elements=["comment_id", "reporter"])
+            )
+            count = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(reports)
+                    .where(reports.c.comment_id == comment_id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                sa.update(comments).where(comments.c.id == comment_id).values(reports=count)
+            )
+        return int(count)
+
+    async def clear_reports(self, comment_id: str) -> None:
+        async with self.store._write() as conn:
+            await conn.execute(sa.delete(reports).where(reports.c.comment_id == comment_id))
+            await conn.execute(
+                sa.update(comments).where(comments.c.id == comment_id).values(reports=0)
+            )
+
+    # -- queue ------------------------------------------------------------------------
+
+    async def item(self, comment_id: str) -> ReviewItem | None:
+        async with self.store._read() as conn:
+            row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
+        return None if row is None else _item(row)
+
+    async def queue(self, site: str, *, reports_before_review: int, limit: int) -> list[ReviewItem]:
+        """Held comments and published ones reported often enough (unordered)."""
+        reported = (
+            sa.and_(
+                comments.c.status == Status.PUBLISHED,
+                comments.c.reports >= reports_before_review,
+            )
+            if reports_before_review > 0
+            else sa.false()
+        )
+        async with self.store._read() as conn:
+            rows = await conn.execute(
+                _item_query()
+                .where(comments.c.site == site, sa.or_(comments.c.status == Status.HELD, reported))
+                .order_by(comments.c.created_at)
+                .limit(limit)
+            )
+            return [_item(r) for r in rows]
+
+    async def unscored(self, limit: int) -> list[ReviewItem]:
+        """Held only because the classifier was away, oldest first."""
+        async with self.store._read() as conn:
+            rows = await conn.execute(
+                _item_query()
+                .where(comments.c.status == Status.HELD, comments.c.unscored.is_(True))
+                .order_by(comments.c.created_at)
+                .limit(limit)
+            )
+            return [_item(r) for r in rows]
+
+    async def pending(self, older_than: timedelta, limit: int) -> list[Comment]:
+        """Comments left undecided (a node died between storing and deciding)."""
+        async with self.store._read() as conn:
+            rows = await conn.execute(
+                sa.select(*_comment_columns())
+                .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                .where(
+                    comments.c.status == Status.PENDING,
+                    comments.c.created_at < utcnow() - older_than,
+                )
+                .order_by(comments.c.created_at)
+                .limit(limit)
+            )
+            return [_row_to_comment(r) for r in rows]
+
+    # -- audit ------------------------------------------------------------------------
+
+    async def audit(
+        self, site: str, moderator: str, action: str, target: str, detail: dict[str, Any]
+    ) -> None:
+        async with self.store._write() as conn:
+            await conn.execute(
+                sa.insert(audit).values(
+                    site=site,
+                    at=utcnow(),
+                    moderator=moderator,
+                    action=action,
+                    target=target,
+                    detail=json.dumps(detail),
+                )
+            )
+
+    async def audit_log(
+        self, site: str, *, before: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first, by keyset on the entry id; returns the entries and the next cursor."""
+        q = sa.select(audit).where(audit.c.site == site)
+        if before is not None:
+            q = q.where(audit.c.id < before)
+        async with self.store._read() as conn:
+            rows = (await conn.execute(q.order_by(audit.c.id.desc()).limit(limit + 1))).all()
+        entries = [
+            {
+                "id": r.id,
+                "at": format_time(r.at),
+                "moderator": r.moderator,
+                "action": r.action,
+                "target": r.target,
+                "detail": json.loads(r.detail),
+            }
+            for r in rows[:limit]
+        ]
+        nxt = rows[limit - 1].id if len(rows) > limit else None
+        return entries, nxt
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
