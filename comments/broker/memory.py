@@ -18,6 +18,7 @@ class MemoryBroker(Broker):
 
     async def disconnect(self) -> None:
         self._channels.clear()
+        self._loop = None
 
     async def publish(self, channel: str, data: bytes) -> None:
         # Delivered on a later loop turn, like a network broker, so publishers never

@@ -141,7 +141,9 @@ class RedisBroker(Broker):
             channel = message["channel"]
             if isinstance(channel, bytes):
                 channel = channel.decode()
-            if channel == self._control:
+            # Also drops what was in flight when the channel was unsubscribed: once
+            # unsubscribe() returns, the channel is silent, as with the memory broker.
+            if channel not in self._channels:
                 continue
             self.on_message(channel, message["data"])
 

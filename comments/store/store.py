@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from comments.models import (
@@ -142,7 +143,7 @@ class Store:
         try:
             async with self.engine.connect() as conn:
                 yield conn
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
             if isinstance(exc, IntegrityError):
                 raise
             raise StoreUnavailable(str(exc).splitlines()[0]) from exc
@@ -153,7 +154,7 @@ class Store:
         try:
             async with lock, self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
             if isinstance(exc, IntegrityError):
                 raise
             raise StoreUnavailable(str(exc).splitlines()[0]) from exc
@@ -595,7 +596,7 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def create_store(url: str, *, pool_size: int = 10) -> Store:
+def create_store(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Store:
     """A Store for a ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URL."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
@@ -608,6 +609,6 @@ def create_store(url: str, *, pool_size: int = 10) -> Store:
             pool_pre_ping=True,
             # Fail fast so a post can answer 503 instead of hanging while PG is away.
             connect_args={"timeout": 5},
-            pool_timeout=5,
+            pool_timeout=pool_timeout,
         )
     return Store(engine)

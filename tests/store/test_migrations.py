@@ -1,0 +1,135 @@
+"""Migrations: on a fresh database they build exactly the schema ``tables.py`` declares
+(Alembic's autogenerate finds nothing to add), and running them again changes nothing.
+Both on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from comments.store import Store, create_store
+from comments.store.migrate import alembic_config
+from comments.store.tables import metadata
+from tests.conftest import _pg_admin, pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: not cloned from the suite's migrated template."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"comments_fresh_{secrets.token_hex(6)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    yield pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def fresh_store(fresh_database_url: str) -> AsyncIterator[Store]:
+    s = create_store(fresh_database_url)
+    yield s
+    await s.close()
+
+
+def schema_differences(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+        },
+    )
+    diffs: list[Any] = compare_metadata(context, metadata)
+    return diffs
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def describe(conn: Connection) -> dict[str, Any]:
+    """Tables, columns, indexes and constraints as the database reports them."""
+    inspector = sa.inspect(conn)
+    schema: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        schema[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in inspector.get_columns(table)
+            ],
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"])
+                for fk in inspector.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"] or "", tuple(str(c) for c in i["column_names"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+            ),
+        }
+    return schema
+
+
+async def test_fresh_database_migrates_to_the_declared_schema(fresh_store: Store) -> None:
+    async with fresh_store.engine.connect() as conn:
+        assert await conn.run_sync(current_revision) is None
+    await fresh_store.migrate()
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with fresh_store.engine.connect() as conn:
+        assert await conn.run_sync(current_revision) == head
+        diffs = await conn.run_sync(schema_differences)
+        tables = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+    assert diffs == []
+    assert set(metadata.tables) | {"alembic_version"} == tables
+
+
+async def test_migrating_twice_changes_nothing(fresh_store: Store) -> None:
+    await fresh_store.migrate()
+    assert await fresh_store.create_site("news", {"guests": True})
+    author, _ = await fresh_store.create_guest("news", "Ana")
+    await fresh_store.create_comment(
+        site="news", article="a", author=author, body="kept", parent=None
+    )
+    async with fresh_store.engine.connect() as conn:
+        before = await conn.run_sync(describe)
+        revision = await conn.run_sync(current_revision)
+
+    await fresh_store.migrate()
+
+    async with fresh_store.engine.connect() as conn:
+        assert await conn.run_sync(describe) == before
+        assert await conn.run_sync(current_revision) == revision
+        versions = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
+    assert [tuple(v) for v in versions] == [(revision,)]
+    assert await fresh_store.get_site("news") == {"guests": True}
+    assert await fresh_store.list_sites() == ["news"]
+
+
+async def test_a_second_store_migrating_a_migrated_database(fresh_database_url: str) -> None:
+    """Every node runs ``migrate`` at start: the second finds nothing to do."""
+    first, second = create_store(fresh_database_url), create_store(fresh_database_url)
+    try:
+        await first.migrate()
+        await first.create_site("news", {})
+        await second.migrate()
+        assert await second.list_sites() == ["news"]
+        async with second.engine.connect() as conn:
+            assert await conn.run_sync(schema_differences) == []
+    finally:
+        await first.close()
+        await second.close()
