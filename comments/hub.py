@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from comments.broker import Broker, BrokerUnavailable
@@ -26,6 +25,10 @@ log = logging.getLogger("comments.hub")
 REPLAY_MAX = 1000
 # Gap fills and resyncs read the store in pages of this many events.
 READ_PAGE = 1000
+# A frame carries at most this many characters of events (one event may exceed it), so
+# a replay of long comments arrives as several frames, each within the 1 MiB message
+# limit common WebSocket clients apply by default (4 bytes a character at worst).
+FRAME_MAX_CHARS = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,36 +54,57 @@ class Subscriber:
         self.channel = channel
         self.limit = limit
         self.next_seq = 0  # the first seq this socket still needs
+        self.last_queued = -1  # the last seq waiting in ``frames``
+        # The replay is bounded by REPLAY_MAX and does not count against ``limit``: a
+        # client further behind than the limit would otherwise be closed on every
+        # reconnect and never catch up.
+        self.replay_end = 0
         self.frames: deque[Frame] = deque()
-        self.queued = 0
         self.wakeup = asyncio.Event()
         self.close_code: int | None = None
         self.replaying = True
         self._held: list[Frame] = []
+        self._held_events = 0
+
+    @property
+    def queued(self) -> int:
+        """Events waiting to be sent."""
+        return max(0, self.last_queued - self.next_seq + 1)
+
+    @property
+    def live_queued(self) -> int:
+        """Events waiting to be sent, not counting what is left of the replay."""
+        replay_left = max(0, min(self.replay_end, self.last_queued) - self.next_seq + 1)
+        return self.queued - replay_left
 
     def push(self, frame: Frame) -> None:
         if self.close_code is not None:
             return
         if self.replaying:
             self._held.append(frame)
-            self.queued += len(frame.payloads)
+            self._held_events += len(frame.payloads)
+            too_many = self._held_events > self.limit
         elif frame.last >= self.next_seq:
             self.frames.append(frame)
-            self.queued += len(frame.payloads)
+            self.last_queued = max(self.last_queued, frame.last)
             self.wakeup.set()
-        if self.queued > self.limit:
+            too_many = self.live_queued > self.limit
+        else:
+            return
+        if too_many:
             # Too slow: drop it rather than let it hold memory or slow the channel.
             self.frames.clear()
             self._held.clear()
             self.close_code = 1013
             self.wakeup.set()
 
-    def start_live(self, replay: Iterable[Frame], next_seq: int) -> None:
+    def start_live(self, replay: list[Frame], next_seq: int) -> None:
         """Queue the replay, then whatever arrived live meanwhile, and go live."""
         held, self._held = self._held, []
         self.replaying = False
-        self.queued = 0
         self.next_seq = next_seq
+        self.last_queued = next_seq - 1
+        self.replay_end = max((f.last for f in replay if f.payloads), default=0)
         for frame in [*replay, *held]:
             if not frame.payloads:  # a control frame (reset): always sent
                 self.frames.append(frame)
@@ -89,28 +113,33 @@ class Subscriber:
         self.wakeup.set()
 
     def take(self) -> str | None:
-        """The next text to send (all that waits, as one frame), or None."""
+        """The next text to send, or None: what waits, as one frame of at most
+        FRAME_MAX_CHARS (a single larger event goes alone)."""
         if self.frames and not self.frames[0].payloads:
             return self.frames.popleft().text
         events: list[str] = []
-        single: Frame | None = None
-        while self.frames and self.frames[0].payloads:
-            frame = self.frames.popleft()
-            if frame.last < self.next_seq:
-                continue
-            if frame.first >= self.next_seq:
-                parts = frame.payloads
-                single = frame if not events else None
-            else:  # overlaps what was sent already: keep only the new tail
-                parts = frame.payloads[self.next_seq - frame.first :]
-                single = None
-            events.extend(parts)
-            self.next_seq = frame.last + 1
-        self.queued = sum(len(f.payloads) for f in self.frames)
+        size = 0
+        first: Frame | None = None  # the frame the text starts with, when taken whole
+        full = False
+        while self.frames and self.frames[0].payloads and not full:
+            frame = self.frames[0]
+            start = max(self.next_seq - frame.first, 0)
+            if not events:
+                first = frame if start == 0 else None
+            for i in range(start, len(frame.payloads)):
+                payload = frame.payloads[i]
+                if events and size + len(payload) > FRAME_MAX_CHARS:
+                    full = True
+                    break
+                events.append(payload)
+                size += len(payload) + 1
+                self.next_seq = frame.first + i + 1
+            if self.next_seq > frame.last:
+                self.frames.popleft()
         if not events:
             return None
-        if single is not None and len(single.payloads) == len(events):
-            return single.text  # the common case: the channel's frame, untouched
+        if first is not None and len(first.payloads) == len(events):
+            return first.text  # the common case: the channel's frame, untouched
         return events[0] if len(events) == 1 else batch_frame(events)
 
 
@@ -170,7 +199,9 @@ class Hub:
         await self.broker.disconnect()
 
     def channel_name(self, site: str, article: str) -> str:
-        return f"{self.prefix}:{site}:{article}"
+        # A namespace of its own: with ``{prefix}:{site}:…`` a site called "mod" shared
+        # channels with the moderation feed (``{prefix}:mod:{site}``).
+        return f"{self.prefix}:article:{site}:{article}"
 
     @property
     def sockets(self) -> int:
@@ -196,6 +227,14 @@ class Hub:
             await channel.ready.wait()
             assert channel.last_seq is not None
             current = channel.last_seq
+            if since is not None and since > current:
+                # The client saw events this node has not heard of yet (it comes from
+                # another node, ahead of our broker messages): the store decides
+                # whether its cursor is real, and this channel catches up from it.
+                latest = (await self.store.latest_seqs(site, [article])).get(article, 0)
+                if latest > current:
+                    current = latest
+                    self._catch_up(channel)
             replay: list[Frame] = []
             start = current + 1
             if since is not None and since != current:
@@ -224,14 +263,18 @@ class Hub:
     async def _open(self, channel: Channel) -> None:
         # Subscribe first, then read the cursor: an event committed in between arrives
         # through the broker and is merged by seq, so nothing falls between the two.
-        while True:
+        seqs: dict[str, int] | None = None
+        while seqs is None and self.channels.get(channel.name) is channel:
             try:
                 await self.broker.subscribe(channel.name)
                 seqs = await self.store.latest_seqs(channel.site, [channel.article])
-                break
             except (StoreUnavailable, BrokerUnavailable) as exc:
                 log.warning("cannot open channel %s yet: %s", channel.name, exc)
                 await asyncio.sleep(0.5)
+        if seqs is None or self.channels.get(channel.name) is not channel:
+            # Every socket left while the channel was opening: undo the subscription.
+            await self._close(channel)
+            return
         channel.last_seq = seqs.get(channel.article, 0)
         early = sorted(channel.early.items())
         channel.early.clear()
@@ -333,6 +376,10 @@ class Hub:
                 channel.filling = True
                 self._spawn(self._fill(channel, wait=True))
 
+    def _catch_up(self, channel: Channel) -> None:
+        if self.channels.get(channel.name) is channel and not channel.filling:
+            self._spawn(self._fill(channel, wait=False))
+
     def _on_resync(self) -> None:
         for channel in list(self.channels.values()):
             if channel.ready.is_set():
@@ -358,8 +405,8 @@ class Hub:
                         channel.last_seq is not None
                         and latest.get(channel.article, 0) > channel.last_seq
                     )
-                    if behind and not channel.filling:
-                        self._spawn(self._fill(channel, wait=False))
+                    if behind:
+                        self._catch_up(channel)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]

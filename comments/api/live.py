@@ -91,7 +91,7 @@ async def _serve(websocket: WebSocket, sub: Subscriber) -> None:
     writer = asyncio.create_task(_write(websocket, sub))
     try:
         # Clients have nothing to say on this socket; reading only notices the close.
-        # (Inbound frames are size-capped by the server: COMMENTS_WS_MAX_MESSAGE.)
+        # (Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
