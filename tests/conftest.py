@@ -175,6 +175,7 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
             "http": "httptools",
             "log_level": "warning",
             "ws_max_size": 64 * 1024,
+            "ws_per_message_deflate": settings.ws_per_message_deflate,
             "ws_ping_interval": settings.ws_ping_interval or None,
             "ws_ping_timeout": settings.ws_ping_timeout or None,
             "lifespan": "on",

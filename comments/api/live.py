@@ -18,6 +18,7 @@ from comments.sites import Site, normalize_origin
 from comments.store import StoreUnavailable
 
 log = logging.getLogger("comments.live")
+ATTACH_TIMEOUT_S = 10.0
 
 
 def origin_allowed(websocket: WebSocket, site: Site) -> bool:
@@ -71,8 +72,11 @@ async def live(websocket: WebSocket) -> None:
     svc.sockets_per_ip[ip] = svc.sockets_per_ip.get(ip, 0) + 1
     try:
         try:
-            sub = await svc.hub.attach(site.slug, article, since)
-        except StoreUnavailable:
+            # The channel may wait on a database that is away: answer rather than hang.
+            sub = await asyncio.wait_for(
+                svc.hub.attach(site.slug, article, since), ATTACH_TIMEOUT_S
+            )
+        except (StoreUnavailable, TimeoutError):
             return await _deny(websocket, 503, "unavailable", "storage is unavailable; retry")
         try:
             await websocket.accept()
