@@ -10,10 +10,16 @@ from comments.sites import Site
 
 # Partner servers' clocks drift; a few seconds of leeway avoids refusing fresh tokens.
 SSO_LEEWAY_S = 30
+GUEST_PREFIX = "g_"
 
 
 def sso_author_id(site: str, sub: str) -> str:
     return f"{site}:{sub}"
+
+
+def is_guest(author: Author) -> bool:
+    """Guest ids are issued by the server; SSO ids are ``site:sub`` (a slug has no "_")."""
+    return author.id.startswith(GUEST_PREFIX)
 
 
 def verify_sso(site: Site, token: str) -> Author:

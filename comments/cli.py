@@ -10,6 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from comments.models import SITE_SLUG
 from comments.settings import Settings, SettingsError
 from comments.sites import (
@@ -69,7 +71,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
     store = create_store(settings.database_url)
     try:
-        await store.migrate()
+        try:
+            await store.migrate()
+        except (OSError, DBAPIError) as exc:
+            # The first contact with the database: an operator's typo or a server that
+            # is down deserves a one-line message, not a traceback.
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
         return await action(store)
     finally:
         await store.close()
@@ -97,8 +104,9 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
                 "origins": sorted({normalize_origin(o) for o in args.origin}),
                 "guests": bool(args.guests),
             }
-            if args.sso_secret:
-                site["sso_secrets"] = parse_value("sso_secrets", args.sso_secret)
+            if args.sso_secret is not None:
+                # One secret, taken whole: a comma or a leading "[" is part of it.
+                site["sso_secrets"] = parse_value("sso_secrets", json.dumps([args.sso_secret]))
             if not await store.create_site(slug, site):
                 raise CliError(f"site {slug!r} exists already; change it with `comments site set`")
             print(json.dumps({"site": slug, "settings": redacted(merged(site))}, indent=2))

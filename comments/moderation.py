@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from comments import policy
+from comments.auth import is_guest
 from comments.errors import ApiError
 from comments.models import Author, Comment, Status
 from comments.ratelimit import retry_after
@@ -91,6 +92,10 @@ async def submit(
     if author is None:
         assert new_guest_name is not None
         author, guest_token = await svc.store.create_guest(sub.site.slug, new_guest_name)
+        # A new guest's first post counts against its own limit too.
+        svc.limiter.check(_author_key(author), _per_author(sub.site))
+    elif not is_guest(author):
+        await svc.store.upsert_sso_author(sub.site.slug, author)  # first post, or a new name
     try:
         comment, _ = await svc.store.create_comment(
             site=sub.site.slug,
@@ -218,9 +223,7 @@ def _rate_limit(svc: Services, sub: Submission, author: Author | None) -> None:
         )
     ]
     if author is not None:
-        waits.append(
-            svc.limiter.check(f"author:{author.id}", int(settings["posts_per_minute_per_author"]))
-        )
+        waits.append(svc.limiter.check(_author_key(author), _per_author(sub.site)))
     wait = max((w for w in waits if w is not None), default=None)
     if wait is not None:
         raise ApiError(
@@ -229,3 +232,11 @@ def _rate_limit(svc: Services, sub: Submission, author: Author | None) -> None:
             "too many comments; try again shortly",
             headers={"Retry-After": retry_after(wait)},
         )
+
+
+def _author_key(author: Author) -> str:
+    return f"author:{author.id}"
+
+
+def _per_author(site: Site) -> int:
+    return int(site.settings["posts_per_minute_per_author"])

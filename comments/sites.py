@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,15 +37,42 @@ class SiteSettingError(ValueError):
     pass
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
+
+
 def normalize_origin(value: str) -> str:
-    """``https://Example.com/`` → ``https://example.com``; reject anything not an origin."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """An origin as browsers send it in ``Origin``: ``https://Example.com:443/`` →
+    ``https://example.com``, ``http://[::1]:8080``, ``https://bücher.example`` →
+    ``https://xn--bcher-kva.example``. Anything that is not an origin is refused.
+
+    Raises:
+        SiteSettingError: not ``scheme://host[:port]`` with scheme http or https.
+    """
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError as exc:  # e.g. a port that is not a number or out of range
+        raise SiteSettingError(f"not an origin (scheme://host[:port]): {value!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise SiteSettingError(f"not an origin (scheme://host[:port]): {value!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise SiteSettingError(f"an origin has no path, query or fragment: {value!r}")
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+    if parts.username is not None or parts.password is not None:
+        raise SiteSettingError(f"an origin has no user or password: {value!r}")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6, bracketed as in URLs and Origin headers
+    else:
+        try:
+            host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        except UnicodeError:
+            host = ""
+        if not HOST_NAME.fullmatch(host):
+            raise SiteSettingError(f"not a valid host name: {value!r}")
+    shown_port = "" if port is None or port == DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
 
 
 def _parse_bool(key: str, raw: str) -> bool:
@@ -82,15 +111,23 @@ def _parse_thresholds(raw: str) -> dict[str, float]:
             if not sep:
                 raise SiteSettingError(f"thresholds are label=value pairs, got {item!r}")
             pairs[label.strip()] = value.strip()
+    if not isinstance(pairs, dict):
+        raise SiteSettingError("thresholds are label=value pairs or a JSON object")
     out: dict[str, float] = {}
     for label, value in pairs.items():
+        if not label.strip():
+            raise SiteSettingError("a threshold needs a label, as in toxicity=0.8")
         try:
+            if isinstance(value, bool):
+                raise TypeError(value)
             number = float(value)
         except (TypeError, ValueError):
             raise SiteSettingError(f"threshold of {label} must be a number") from None
-        if not 0 < number <= 1:
-            raise SiteSettingError(f"threshold of {label} must be in (0, 1], got {number}")
-        out[label] = number
+        # Above 1 turns a label off (no score reaches it; see policy.SitePolicy); zero,
+        # negative or non-finite values would hold everything or nothing.
+        if not (math.isfinite(number) and number > 0):
+            raise SiteSettingError(f"threshold of {label} must be a number above 0, got {value}")
+        out[label.strip()] = number
     return out
 
 
@@ -101,13 +138,11 @@ def parse_value(key: str, raw: str) -> Any:
     if key in BOOL_KEYS:
         return _parse_bool(key, raw)
     if key in INT_KEYS:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SiteSettingError(f"{key} takes a whole number, got {raw!r}") from None
-        if value < 0:
+        if re.fullmatch(r"\s*-[0-9]+\s*", raw):
             raise SiteSettingError(f"{key} must be 0 or more (0 means no limit)")
-        return value
+        if not re.fullmatch(r"\s*[0-9]{1,9}\s*", raw):
+            raise SiteSettingError(f"{key} takes a whole number, got {raw!r}")
+        return int(raw)
     if key == "thresholds":
         return _parse_thresholds(raw)
     values = _parse_list(raw)

@@ -14,6 +14,7 @@ from comments.services import Services
 from comments.sites import Site
 
 MAX_REQUEST_BYTES = 64 * 1024
+AUTHOR_ID_MAX = 200  # the authors.id column
 GUEST_HEADER = "x-comments-guest"
 
 
@@ -30,10 +31,31 @@ async def site_of(request: Request) -> Site:
     return site
 
 
+def storable(text: str) -> bool:
+    """Can both databases keep this string as is? PostgreSQL refuses NUL characters in
+    text, and neither driver can encode a lone surrogate (which JSON's ``\\ud800``
+    escapes produce); refused as bad input rather than failing at the write (503/500)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_article(article: str) -> bool:
+    return 1 <= len(article) <= ARTICLE_MAX and storable(article)
+
+
 def article_of(request: Request) -> str:
     article: str = request.path_params["article"]
-    if not 1 <= len(article) <= ARTICLE_MAX:
-        raise ApiError(422, "invalid_article", f"an article id has 1 to {ARTICLE_MAX} characters")
+    if not valid_article(article):
+        raise ApiError(
+            422,
+            "invalid_article",
+            f"an article id has 1 to {ARTICLE_MAX} characters, none of them NUL",
+        )
     return article
 
 
@@ -70,13 +92,18 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):
+        # A number literal over Python's digit limit, or nesting deeper than the parser's
+        # recursion limit: both fit in 64 KB.
+        raise ApiError(400, "invalid_json", "the body is not JSON this server accepts") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     return value
 
 
 async def known_author(request: Request, site: Site) -> Author | None:
-    """The reader an SSO token or a guest token names; None when neither is sent.
+    """The reader an SSO token or a guest token names; None when neither is sent. Nothing
+    is written: a signed-in reader's author row is saved with their first comment.
 
     Raises:
         ApiError: 401 for a token that is sent but not valid.
@@ -85,7 +112,9 @@ async def known_author(request: Request, site: Site) -> Author | None:
     svc = services(request)
     if token is not None:
         author = verify_sso(site, token)
-        await svc.store.upsert_sso_author(site.slug, author)
+        if len(author.id) > AUTHOR_ID_MAX or not (storable(author.id) and storable(author.name)):
+            # Refused here rather than failing at the write with a 503 no retry cures.
+            raise ApiError(401, "invalid_token", "the sign-in token's sub or name is unusable")
         return author
     guest = request.headers.get(GUEST_HEADER)
     if guest:

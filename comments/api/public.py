@@ -15,13 +15,17 @@ from comments.api.common import (
     read_body,
     services,
     site_of,
+    storable,
+    valid_article,
 )
+from comments.auth import is_guest
 from comments.errors import ApiError
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, Author
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
 COUNTS_MAX = 100
+SEQ_MAX = 2**63 - 1  # seqs are 64-bit in the database; larger cursors cannot be bound
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -37,6 +41,13 @@ def _int_param(request: Request, name: str) -> int | None:
     return value
 
 
+def _cursor(request: Request, name: str) -> int | None:
+    value = _int_param(request, name)
+    if value is not None and value > SEQ_MAX:
+        raise ApiError(422, "invalid_parameter", f"{name} must be at most {SEQ_MAX}")
+    return value
+
+
 async def list_comments(request: Request) -> JSONResponse:
     site = await site_of(request)
     article = article_of(request)
@@ -44,7 +55,7 @@ async def list_comments(request: Request) -> JSONResponse:
     if order not in ("oldest", "newest"):
         raise ApiError(422, "invalid_parameter", "order is 'oldest' or 'newest'")
     newest = order == "newest"
-    cursor = _int_param(request, "before" if newest else "after")
+    cursor = _cursor(request, "before" if newest else "after")
     limit = _int_param(request, "limit")
     if limit is None:
         limit = PAGE_DEFAULT
@@ -70,6 +81,8 @@ def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(422, "invalid_body", f"{key} must be a string")
+    if not storable(value):
+        raise ApiError(422, "invalid_body", f"{key} contains a NUL character or a lone surrogate")
     return value
 
 
@@ -105,7 +118,7 @@ async def post_comment(request: Request) -> JSONResponse:
             raise ApiError(401, "unauthenticated", "sign in to comment")
         if name is None:
             raise ApiError(401, "unauthenticated", "guests give an author_name")
-    elif name is not None and author.id.startswith("g_") and name != author.name:
+    elif name is not None and is_guest(author) and name != author.name:
         author = Author(id=author.id, name=name)
 
     result = await moderation.submit(svc, submission, author, name)
@@ -133,8 +146,12 @@ async def counts(request: Request) -> JSONResponse:
     keys = list(dict.fromkeys(request.query_params.getlist("article")))
     if len(keys) > COUNTS_MAX:
         raise ApiError(422, "too_many_articles", f"at most {COUNTS_MAX} articles per request")
-    if any(not 1 <= len(k) <= ARTICLE_MAX for k in keys):
-        raise ApiError(422, "invalid_article", f"an article id has 1 to {ARTICLE_MAX} characters")
+    if not all(valid_article(k) for k in keys):
+        raise ApiError(
+            422,
+            "invalid_article",
+            f"an article id has 1 to {ARTICLE_MAX} characters, none of them NUL",
+        )
     found = await services(request).store.counts(site.slug, keys)
     return JSONResponse({"counts": found})
 

@@ -1,0 +1,262 @@
+"""The ``comments`` command as operators run it: a real process on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comments.settings import normalize_database_url
+from comments.store import create_store
+
+SECRET = "partner-signing-secret-0123456789"
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def make_cli(database_url: str, cwd: Path) -> Cli:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COMMENTS_DATABASE_URL": database_url}
+        env.pop("COMMENTS_REDIS_URL", None)
+        return subprocess.run(
+            [sys.executable, "-m", "comments", *args],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
+
+
+@pytest.fixture
+def sqlite_cli_url(tmp_path: Path) -> str:
+    # The form operators write; the CLI maps it to the async driver.
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def cli(sqlite_cli_url: str, tmp_path: Path) -> Cli:
+    return make_cli(sqlite_cli_url, tmp_path)
+
+
+def stored_site(database_url: str, slug: str) -> dict[str, Any] | None:
+    async def read() -> dict[str, Any] | None:
+        store = create_store(normalize_database_url(database_url))
+        try:
+            return await store.get_site(slug)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def stored_slugs(database_url: str) -> list[str]:
+    async def read() -> list[str]:
+        store = create_store(normalize_database_url(database_url))
+        try:
+            await store.migrate()
+            return await store.list_sites()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def create_site(database_url: str, slug: str, settings: dict[str, Any]) -> None:
+    async def create() -> None:
+        store = create_store(normalize_database_url(database_url))
+        try:
+            await store.migrate()
+            assert await store.create_site(slug, settings)
+        finally:
+            await store.close()
+
+    asyncio.run(create())
+
+
+def shown(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 2 with a one-line reason on stderr, not a traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_site_lifecycle(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if db == "sqlite":
+        url = request.getfixturevalue("sqlite_cli_url")
+    else:  # the operator's spelling of the test database's URL
+        url = request.getfixturevalue("postgres_url").replace("postgresql+asyncpg", "postgresql")
+    cli = make_cli(url, tmp_path)
+
+    for _ in range(2):  # migrating an up-to-date database is a no-op
+        r = cli("migrate")
+        assert r.returncode == 0, r.stderr
+        assert "up to date" in r.stdout
+    assert cli("site", "list").stdout == ""
+
+    r = cli(
+        "site",
+        "add",
+        "news",
+        "--origin",
+        "https://Partner.Example/",
+        "--origin",
+        "http://localhost:3000",
+        "--guests",
+        "--sso-secret",
+        SECRET,
+    )
+    added = shown(r)
+    assert SECRET not in r.stdout + r.stderr
+    assert added["site"] == "news"
+    settings = added["settings"]
+    assert settings["origins"] == ["http://localhost:3000", "https://partner.example"]
+    assert settings["guests"] is True
+    assert settings["sso_secrets"] == ["…" + SECRET[-4:]]
+    assert settings["posts_per_minute_per_author"] == 10  # defaults shown too
+    assert settings["posts_per_minute_per_ip"] == 120
+    stored = stored_site(url, "news")
+    assert stored is not None and stored["sso_secrets"] == [SECRET]
+
+    r = cli("site", "show", "news")
+    assert shown(r) == added
+    assert SECRET not in r.stdout + r.stderr
+
+    r = cli("site", "add", "news", "--guests")
+    assert_refused(r, "exists already")
+    assert stored_site(url, "news") == stored
+
+    r = cli("site", "set", "news", "posts_per_minute_per_ip", "7")
+    assert shown(r)["settings"]["posts_per_minute_per_ip"] == 7
+    assert shown(cli("site", "show", "news"))["settings"]["posts_per_minute_per_ip"] == 7
+
+    assert shown(cli("site", "add", "blog"))["settings"]["guests"] is False
+    assert cli("site", "list").stdout.split() == ["blog", "news"]
+
+
+SETS: dict[str, tuple[str, str, Any, Any]] = {
+    # key, value typed, value stored, value shown
+    "bool": ("guests", "false", False, False),
+    "bool-yes": ("premoderated", "yes", True, True),
+    "int": ("posts_per_minute_per_author", "3", 3, 3),
+    "int-zero": ("posts_per_minute_per_ip", "0", 0, 0),
+    "list": ("banned_words", "Spam, eggs", ["spam", "eggs"], ["spam", "eggs"]),
+    "origins": (
+        "origins",
+        "https://b.example:443,http://A.example:8080/",
+        ["http://a.example:8080", "https://b.example"],
+        ["http://a.example:8080", "https://b.example"],
+    ),
+    "thresholds": (
+        "thresholds",
+        "toxicity=0.7,threat=0.5",
+        {"toxicity": 0.7, "threat": 0.5},
+        {"toxicity": 0.7, "threat": 0.5},
+    ),
+    "sso-rotation": (
+        "sso_secrets",
+        f"{SECRET}-new,{SECRET}",
+        [f"{SECRET}-new", SECRET],
+        ["…-new", "…" + SECRET[-4:]],
+    ),
+}
+
+
+@pytest.mark.parametrize(("key", "value", "stored", "display"), list(SETS.values()), ids=SETS)
+def test_site_set(
+    cli: Cli, sqlite_cli_url: str, key: str, value: str, stored: Any, display: Any
+) -> None:
+    original = {"guests": True, "origins": ["https://x.example"]}
+    create_site(sqlite_cli_url, "news", original)
+    r = cli("site", "set", "news", key, value)
+    assert shown(r)["settings"][key] == display
+    for secret in (SECRET, f"{SECRET}-new"):
+        assert secret not in r.stdout
+    site = stored_site(sqlite_cli_url, "news")
+    assert site is not None and site[key] == stored
+    assert {k: v for k, v in site.items() if k != key} == {
+        k: v for k, v in original.items() if k != key
+    }  # the other settings are kept
+
+
+BAD_SETS: dict[str, tuple[list[str], str]] = {
+    "bool": (["guests", "maybe"], "true or false"),
+    "int-word": (["posts_per_minute_per_ip", "lots"], "whole number"),
+    "int-negative": (["posts_per_minute_per_author", "-1"], "0 or more"),
+    "thresholds-out-of-range": (["thresholds", "toxicity=0"], "above 0"),
+    "thresholds-not-pairs": (["thresholds", "toxicity"], "label=value"),
+    "list-bad-json": (["banned_words", '["a",'], "JSON"),
+    "origin-bad": (["origins", "ftp://files.example"], "not an origin"),
+    "sso-secret-short": (["sso_secrets", "tooshort"], "16 characters"),
+    "unknown-key": (["colour", "blue"], "invalid choice"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), list(BAD_SETS.values()), ids=BAD_SETS)
+def test_site_set_refuses_bad_values(
+    cli: Cli, sqlite_cli_url: str, args: list[str], message: str
+) -> None:
+    before = {"guests": True, "origins": ["https://x.example"], "thresholds": {"insult": 0.9}}
+    create_site(sqlite_cli_url, "news", before)
+    assert_refused(cli("site", "set", "news", *args), message)
+    assert stored_site(sqlite_cli_url, "news") == before
+
+
+def test_site_set_on_unknown_site(cli: Cli, sqlite_cli_url: str) -> None:
+    assert_refused(cli("site", "set", "nope", "guests", "true"), "no site 'nope'")
+    assert_refused(cli("site", "show", "nope"), "no site 'nope'")
+
+
+BAD_ORIGINS = {
+    "scheme": "ftp://partner.example",
+    "path": "https://partner.example/comments",
+    "no-scheme": "partner.example",
+    "bad-port": "https://partner.example:99999",
+}
+
+
+@pytest.mark.parametrize("origin", list(BAD_ORIGINS.values()), ids=BAD_ORIGINS)
+def test_site_add_refuses_a_bad_origin(cli: Cli, sqlite_cli_url: str, origin: str) -> None:
+    r = cli("site", "add", "news", "--origin", "https://ok.example", "--origin", origin)
+    assert_refused(r, repr(origin))
+    assert stored_slugs(sqlite_cli_url) == []  # nothing was created
+
+
+def test_site_add_refuses_a_bad_slug(cli: Cli, sqlite_cli_url: str) -> None:
+    assert_refused(cli("site", "add", "News_Site"), "slug")
+    assert stored_slugs(sqlite_cli_url) == []
+
+
+def test_sso_secret_is_taken_whole(cli: Cli, sqlite_cli_url: str) -> None:
+    """``--sso-secret`` is one secret, whatever characters it holds."""
+    secret = "[odd,secret-with-comma-0123456789"
+    assert shown(cli("site", "add", "news", "--sso-secret", secret))
+    site = stored_site(sqlite_cli_url, "news")
+    assert site is not None and site["sso_secrets"] == [secret]
+    assert_refused(cli("site", "add", "blog", "--sso-secret", "short"), "16 characters")
+
+
+def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
+    r = make_cli("postgresql://postgres@127.0.0.1:1/none", tmp_path)("site", "list")
+    assert r.returncode == 3 and "database is unavailable" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = make_cli(f"sqlite:///{tmp_path}/missing-dir/x.db", tmp_path)("migrate")
+    assert r.returncode == 3 and "database is unavailable" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert_refused(make_cli("mysql://db/comments", tmp_path)("migrate"), "COMMENTS_DATABASE_URL")
