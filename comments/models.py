@@ -13,6 +13,7 @@ SITE_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 ARTICLE_MAX = 200
 BODY_MAX = 5000
 AUTHOR_NAME_MAX = 64
+SEQ_MAX = 2**63 - 1  # seqs are 64-bit in the database; larger cursors cannot be bound
 
 
 class Status(StrEnum):

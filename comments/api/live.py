@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from comments.api.common import valid_article
 from comments.errors import error_response
 from comments.hub import Subscriber
-from comments.models import ARTICLE_MAX, SITE_SLUG
+from comments.models import SEQ_MAX, SITE_SLUG
 from comments.services import Services
 from comments.sites import Site, normalize_origin
 from comments.store import StoreUnavailable
@@ -47,9 +48,9 @@ async def live(websocket: WebSocket) -> None:
     site = await svc.sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
     if site is None:
         return await _deny(websocket, 404, "unknown_site", f"no site {slug!r}")
-    if not 1 <= len(article) <= ARTICLE_MAX:
+    if not valid_article(article):
         return await _deny(
-            websocket, 422, "invalid_article", "an article id has 1 to 200 characters"
+            websocket, 422, "invalid_article", "an article id has 1 to 200 characters, no NUL"
         )
     if not origin_allowed(websocket, site):
         return await _deny(websocket, 403, "origin_not_allowed", "this origin is not allowed")
@@ -60,8 +61,8 @@ async def live(websocket: WebSocket) -> None:
             since = int(raw_since)
         except ValueError:
             return await _deny(websocket, 422, "invalid_parameter", "since must be a whole number")
-        if since < 0:
-            return await _deny(websocket, 422, "invalid_parameter", "since must not be negative")
+        if not 0 <= since <= SEQ_MAX:
+            return await _deny(websocket, 422, "invalid_parameter", "since is out of range")
 
     ip = websocket.client.host if websocket.client else "unknown"
     cap = svc.settings.max_sockets_per_ip

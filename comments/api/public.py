@@ -20,12 +20,11 @@ from comments.api.common import (
 )
 from comments.auth import is_guest
 from comments.errors import ApiError
-from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, Author
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
 COUNTS_MAX = 100
-SEQ_MAX = 2**63 - 1  # seqs are 64-bit in the database; larger cursors cannot be bound
 
 
 def _int_param(request: Request, name: str) -> int | None:

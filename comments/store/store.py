@@ -131,7 +131,7 @@ class Store:
         """Bring the schema to the newest Alembic revision."""
         from comments.store.migrate import upgrade
 
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.run_sync(upgrade)
 
     async def ping(self) -> None:

@@ -364,6 +364,8 @@ SELF = "http://127.0.0.1:{port}"
         ("nosuch", "", None, 404),
         ("news", "?since=abc", None, 422),
         ("news", "?since=-1", None, 422),
+        ("news", "?since=" + "9" * 25, None, 422),
+        ("news", "%00b", None, 422),
     ],
     ids=[
         "allowed-origin",
@@ -375,6 +377,8 @@ SELF = "http://127.0.0.1:{port}"
         "unknown-site-404",
         "since-not-a-number-422",
         "since-negative-422",
+        "since-beyond-64-bits-422",
+        "article-with-nul-422",
     ],
 )
 async def test_handshake(
