@@ -139,7 +139,9 @@ async def decide(
             closed=False,  # a comment accepted before the article closed keeps its chance
             premoderated=bool(article and article.premoderated),
         ),
-        policy.AuthorState(banned=False, has_approved_comment=author.has_approved_comment),
+        # Checked again here: an author banned while the comment waited (a dead node, a
+        # classifier outage) must not be published by the recovery.
+        policy.AuthorState(banned=author.banned, has_approved_comment=author.has_approved_comment),
         comment.body,
         scores,
     )

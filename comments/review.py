@@ -1,7 +1,9 @@
 """Moderator use cases: approve, reject, ban, article state; each lands in the audit log.
 
-Every decision is one conditional update in the store, so when two moderators (or a
-moderator and the re-scorer) act on the same comment, one wins and the other gets 409.
+Decisions on one comment run one at a time across nodes (``ReviewStore.deciding``), and
+each is a conditional update from the state just read, so when two moderators (or a
+moderator and the re-scorer, or the author deleting it) act on the same comment, one wins
+and the other gets 409 with the current comment.
 """
 
 from __future__ import annotations
@@ -52,51 +54,86 @@ async def queue(svc: Services, site: Site) -> list[ReviewItem]:
 
 
 async def approve(svc: Services, moderator: Moderator, comment_id: str) -> Comment:
-    item = await comment_for(svc, moderator, comment_id)
-    comment = item.comment
-    if comment.status is Status.PUBLISHED:
-        if item.reports == 0:
-            raise conflict(comment, "this comment is published already")
-        await svc.review.clear_reports(comment.id)
-        await _decided(svc, moderator, "approve", comment, {"reports_cleared": item.reports})
-        return comment
-    change = await svc.store.transition(
-        comment.id,
-        Status.PUBLISHED,
-        allowed_from=[Status.HELD, Status.REJECTED],
-        values={"unscored": False, "reports": 0},
-    )
-    if change is None:
-        return await _lost_race(svc, comment.id)
-    if change.event is not None:
-        svc.hub.publish(comment.site, comment.article, change.event)
-    await _decided(svc, moderator, "approve", change.comment, {"from": str(change.previous)})
-    return change.comment
+    """Publish a held or rejected comment, or clear a published one's reports.
+
+    Raises:
+        ApiError: 404/403 (see ``comment_for``), 409 when there is nothing to approve or
+            another moderator decided it.
+    """
+    async with svc.review.deciding(comment_id):
+        item = await comment_for(svc, moderator, comment_id)
+        comment = item.comment
+        if comment.status is Status.PUBLISHED:
+            if item.reports == 0 or not await svc.review.clear_reports(comment.id):
+                raise conflict(comment, "this comment is published already")
+            await _decided(svc, moderator, "approve", comment, {"reports_cleared": item.reports})
+            return comment
+        if comment.status not in (Status.HELD, Status.REJECTED):
+            raise conflict(comment, f"this comment is {comment.status} already")
+        await _not_decided_by_another(svc, moderator, comment)
+        change = await svc.store.transition(
+            comment.id,
+            Status.PUBLISHED,
+            allowed_from=[comment.status],  # only from the state just read
+            values={"unscored": False, "reports": 0},
+        )
+        if change is None:  # the author deleted it, or the re-scorer decided it
+            return await _lost_race(svc, comment.id)
+        if change.event is not None:
+            svc.hub.publish(comment.site, comment.article, change.event)
+        await _decided(svc, moderator, "approve", change.comment, {"from": str(change.previous)})
+        return change.comment
 
 
 async def reject(svc: Services, moderator: Moderator, comment_id: str) -> Comment:
-    item = await comment_for(svc, moderator, comment_id)
-    comment = item.comment
-    if comment.status not in (Status.HELD, Status.PUBLISHED):
-        raise conflict(comment, f"this comment is {comment.status} already")
-    change = await svc.store.transition(
-        comment.id,
-        Status.REJECTED,
-        allowed_from=[Status.HELD, Status.PUBLISHED],
-        values={"unscored": False},
-    )
-    if change is None:
-        return await _lost_race(svc, comment.id)
-    if change.event is not None:  # it was published: withdraw it from open pages
-        svc.hub.publish(comment.site, comment.article, change.event)
-    await _decided(svc, moderator, "reject", change.comment, {"from": str(change.previous)})
-    return change.comment
+    """Reject a held comment, or withdraw a published one from open pages.
+
+    Raises:
+        ApiError: 404/403 (see ``comment_for``), 409 when it is not held or published,
+            or another moderator decided it.
+    """
+    async with svc.review.deciding(comment_id):
+        item = await comment_for(svc, moderator, comment_id)
+        comment = item.comment
+        if comment.status not in (Status.HELD, Status.PUBLISHED):
+            raise conflict(comment, f"this comment is {comment.status} already")
+        if item.reports == 0:  # a reported comment is back in the queue: a new case
+            await _not_decided_by_another(svc, moderator, comment)
+        change = await svc.store.transition(
+            comment.id,
+            Status.REJECTED,
+            allowed_from=[comment.status],  # only from the state just read
+            values={"unscored": False},
+        )
+        if change is None:
+            return await _lost_race(svc, comment.id)
+        if change.event is not None:  # it was published: withdraw it from open pages
+            svc.hub.publish(comment.site, comment.article, change.event)
+        await _decided(svc, moderator, "reject", change.comment, {"from": str(change.previous)})
+        return change.comment
+
+
+_OUTCOME = {"approve": Status.PUBLISHED, "reject": Status.REJECTED}
+
+
+async def _not_decided_by_another(svc: Services, moderator: Moderator, comment: Comment) -> None:
+    """409 when the comment is what another moderator's decision made it.
+
+    Two moderators who click approve and reject on the same held comment must not
+    publish it and withdraw it again: the second one is told it was decided. The same
+    moderator may change their mind; a comment reported since is a new case.
+    """
+    if comment.status is Status.HELD:
+        return  # nobody decided it yet
+    last = await svc.review.last_decision(comment.site, comment.id)
+    if last is not None and last[0] != moderator.name and _OUTCOME.get(last[1]) is comment.status:
+        raise conflict(comment, f"moderator {last[0]} decided this comment already")
 
 
 async def _lost_race(svc: Services, comment_id: str) -> Comment:
     current = await svc.store.get_comment(comment_id)
     assert current is not None
-    raise conflict(current, "another moderator decided this comment first")
+    raise conflict(current, "this comment changed meanwhile")
 
 
 async def _decided(

@@ -14,9 +14,10 @@ async def test_posted_comment_arrives_live(settings: Settings, start_server) -> 
     await add_site(settings.database_url)
     server = await start_server(settings)
     article = "2025/07/lavrov-kim"
-    async with websockets.connect(
-        f"{server.ws_url}/ws/v1/sites/news/articles/{article}"
-    ) as ws, server.client() as http:
+    async with (
+        websockets.connect(f"{server.ws_url}/ws/v1/sites/news/articles/{article}") as ws,
+        server.client() as http,
+    ):
         r = await http.post(
             f"/api/v1/sites/news/articles/{article}/comments",
             json={"body": "  first!  ", "author_name": "Ana"},

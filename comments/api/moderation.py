@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -73,8 +73,14 @@ async def reject(request: Request) -> JSONResponse:
 def _until(value: object) -> datetime | None:
     if value is None:
         return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # "timestamp" in API.md: Unix seconds are one too.
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ApiError(422, "invalid_body", "until is out of range") from None
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_body", "until is an ISO 8601 timestamp or null")
+        raise ApiError(422, "invalid_body", "until is an ISO 8601 timestamp, Unix seconds or null")
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,11 +54,15 @@ class AuthorState:
 
 
 def _item(row: Any) -> ReviewItem:
+    reasons: list[str] = json.loads(row.reasons) if row.reasons else []
+    reports = int(row.reports)
+    if reports:  # API.md: a reported comment says so among its reasons
+        reasons.append(f"reported {reports} {'time' if reports == 1 else 'times'}")
     return ReviewItem(
         comment=_row_to_comment(row),
         scores=json.loads(row.scores) if row.scores else {},
-        reasons=json.loads(row.reasons) if row.reasons else [],
-        reports=int(row.reports),
+        reasons=reasons,
+        reports=reports,
         unscored=bool(row.unscored),
     )
 
@@ -72,6 +80,44 @@ def _item_query() -> Any:
 class ReviewStore:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._decisions = asyncio.Lock()
+
+    # -- decisions --------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def deciding(self, comment_id: str) -> AsyncIterator[None]:
+        """Moderator decisions on one comment, one at a time across nodes: the second
+        of two moderators reads the first one's decision (and its audit entry) instead
+        of undoing it."""
+        if self.store.is_sqlite:
+            # SQLite is the single-node setup: a lock of this process is enough.
+            async with self._decisions:
+                yield
+            return
+        digest = hashlib.sha256(b"comments-decision:" + comment_id.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        # A transaction-scoped advisory lock: released when this connection commits,
+        # also when the node dies mid-decision.
+        async with self.store._write() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield
+
+    async def last_decision(self, site: str, comment_id: str) -> tuple[str, str] | None:
+        """(moderator, action) of the latest approve or reject of a comment."""
+        async with self.store._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(audit.c.moderator, audit.c.action)
+                    .where(
+                        audit.c.site == site,
+                        audit.c.target == f"comment:{comment_id}",
+                        audit.c.action.in_(["approve", "reject"]),
+                    )
+                    .order_by(audit.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else (row.moderator, row.action)
 
     # -- moderators and tickets -------------------------------------------------------
 
@@ -210,31 +256,45 @@ class ReviewStore:
     async def add_report(self, comment_id: str, reporter: str, reason: str) -> int:
         """Record a report (one per reporter) and return the comment's report count."""
         async with self.store._write() as conn:
-            await conn.execute(
+            inserted = await conn.execute(
                 self.store._insert(reports)
                 .values(
                     comment_id=comment_id, reporter=reporter, reason=reason, created_at=utcnow()
                 )
                 .on_conflict_do_nothing(index_elements=["comment_id", "reporter"])
             )
-            count = (
-                await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(reports)
-                    .where(reports.c.comment_id == comment_id)
+            # An increment under the row lock, not a recount: two reports committing at
+            # once would each count the other's row as missing and store too low a total
+            # (and neither would see the count reach the review threshold).
+            if inserted.rowcount:
+                counted: Any = (
+                    sa.update(comments)
+                    .where(comments.c.id == comment_id)
+                    .values(reports=comments.c.reports + 1)
+                    .returning(comments.c.reports)
                 )
-            ).scalar_one()
-            await conn.execute(
-                sa.update(comments).where(comments.c.id == comment_id).values(reports=count)
-            )
+            else:  # this reader reported it before: the count is unchanged
+                counted = sa.select(comments.c.reports).where(comments.c.id == comment_id)
+            count = (await conn.execute(counted)).scalar_one()
         return int(count)
 
-    async def clear_reports(self, comment_id: str) -> None:
+    async def clear_reports(self, comment_id: str) -> bool:
+        """Forget a published comment's reports; False when it had none (any more)."""
         async with self.store._write() as conn:
-            await conn.execute(sa.delete(reports).where(reports.c.comment_id == comment_id))
-            await conn.execute(
-                sa.update(comments).where(comments.c.id == comment_id).values(reports=0)
+            # Conditional, so that of two moderators approving it at once one gets 409.
+            cleared = await conn.execute(
+                sa.update(comments)
+                .where(
+                    comments.c.id == comment_id,
+                    comments.c.status == Status.PUBLISHED,
+                    comments.c.reports > 0,
+                )
+                .values(reports=0)
             )
+            if not cleared.rowcount:
+                return False
+            await conn.execute(sa.delete(reports).where(reports.c.comment_id == comment_id))
+            return True
 
     # -- queue ------------------------------------------------------------------------
 

@@ -1,0 +1,109 @@
+"""Moderation across nodes: two nodes on one PostgreSQL database and one Redis. A pending
+comment decided by both at once is published once; a moderator's decision on one node
+reaches readers and moderators on the other, live."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from comments import moderation
+from comments.models import EventType, Status
+from tests.conftest import REDIS_URL, RunningServer, add_site, wait_until
+from tests.moderation import (
+    ARTICLE,
+    CLEAN,
+    TOXIC,
+    TOXIC_REASON,
+    Moderator,
+    bearer,
+    mod_settings,
+    open_moderation,
+    open_public,
+    posted,
+)
+
+
+async def two_nodes(
+    postgres_url: str, channel_prefix: str, start_server: Any
+) -> tuple[RunningServer, RunningServer]:
+    await add_site(postgres_url)
+    settings = mod_settings(postgres_url, REDIS_URL, channel_prefix)
+    a: RunningServer = await start_server(settings)
+    b: RunningServer = await start_server(settings)
+
+    async def ready(node: RunningServer) -> bool:
+        async with node.client() as http:
+            return (await http.get("/readyz")).status_code == 200
+
+    for node in (a, b):  # both subscribed to Redis before anything is published
+        await wait_until(lambda node=node: ready(node))
+    return a, b
+
+
+async def test_two_nodes_deciding_one_pending_comment_publish_it_once(
+    postgres_url: str, channel_prefix: str, start_server: Any
+) -> None:
+    a, b = await two_nodes(postgres_url, channel_prefix, start_server)
+    store = a.services.store
+    on_a, on_b = await open_public(a), await open_public(b)
+    author, _ = await store.create_guest("news", "Ana")
+    bodies = [f"{CLEAN}, part {i}" for i in range(5)] + [TOXIC]
+    winners = []
+    for body in bodies:
+        pending, _ = await store.create_comment(
+            site="news", article=ARTICLE, author=author, body=body, parent=None
+        )
+        decided = await asyncio.gather(
+            moderation.decide(a.services, pending), moderation.decide(b.services, pending)
+        )
+        (winner,) = [c for c in decided if c is not None]
+        winners.append(winner)
+    assert [w.status for w in winners] == [Status.PUBLISHED] * 5 + [Status.HELD]
+    assert [w.seq for w in winners] == [1, 2, 3, 4, 5, None]
+
+    events = await store.events_since("news", ARTICLE, 0, limit=100)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert all(f'"type":"{EventType.PUBLISHED}"' in e.payload for e in events)
+    published = [w.id for w in winners[:5]]
+    for socket in (on_a, on_b):
+        got = await socket.take(5)
+        assert [e["seq"] for e in got] == [1, 2, 3, 4, 5]
+        assert [e["comment"]["id"] for e in got] == published
+        await socket.close()
+
+
+async def test_decisions_on_one_node_reach_the_other_live(
+    postgres_url: str, channel_prefix: str, start_server: Any
+) -> None:
+    a, b = await two_nodes(postgres_url, channel_prefix, start_server)
+    token = await a.services.review.add_moderator("news", "ana")
+    async with a.client() as http_a, b.client() as http_b:
+        on_a = Moderator(http_a, token)
+        # The ticket is taken on A and redeemed on B: tickets live in the database.
+        mod_b = await open_moderation(b, on_a)
+        public_b = await open_public(b)
+
+        held = await posted(http_a, TOXIC, 202)
+        added = await mod_b.next()
+        assert added["type"] == "queue.added"
+        assert added["item"]["id"] == held["id"]
+        assert added["item"]["reasons"] == [TOXIC_REASON]
+
+        approved = await on_a.decided("approve", held["id"])
+        assert await public_b.next() == {
+            "type": "comment.published",
+            "seq": 1,
+            "comment": approved,
+        }
+        assert await mod_b.next() == {"type": "queue.removed", "id": held["id"]}
+
+        # And back: rejected on B, withdrawn from a page open on A.
+        public_a = await open_public(a)
+        r = await http_b.post(
+            f"/api/v1/moderation/comments/{held['id']}/reject", headers=bearer(token)
+        )
+        assert r.status_code == 200, r.text
+        assert await public_a.next() == {"type": "comment.removed", "seq": 2, "id": held["id"]}
+        for socket in (mod_b, public_a, public_b):
+            await socket.close()
