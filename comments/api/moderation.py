@@ -12,7 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from comments import review
-from comments.api.common import article_of, parse_json_object, read_body, services
+from comments.api.common import article_of, parse_json_object, read_body, services, storable
 from comments.errors import ApiError, error_response
 from comments.feed import FeedSubscriber
 from comments.models import SITE_SLUG
@@ -100,7 +100,7 @@ async def ban(request: Request) -> JSONResponse:
         return JSONResponse({"author": author_id, "banned": False})
     data = parse_json_object(await read_body(request))
     reason = data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 1000:
+    if not isinstance(reason, str) or len(reason) > 1000 or not storable(reason):
         raise ApiError(422, "invalid_body", "reason is a string of at most 1,000 characters")
     until = _until(data.get("until"))
     await review.set_ban(

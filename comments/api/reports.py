@@ -14,6 +14,7 @@ from comments.api.common import (
     read_body,
     services,
     site_of,
+    storable,
 )
 from comments.errors import ApiError
 from comments.models import Status
@@ -27,7 +28,7 @@ async def report(request: Request) -> JSONResponse:
     data = parse_json_object(raw) if raw.strip() else {}
     article = article_of(request)
     reason = data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > REASON_MAX:
+    if not isinstance(reason, str) or len(reason) > REASON_MAX or not storable(reason):
         raise ApiError(
             422, "invalid_body", f"reason is a string of at most {REASON_MAX} characters"
         )

@@ -465,3 +465,29 @@ async def test_concurrent_reports_are_all_counted(serve: Serve) -> None:
         await ana.decided("approve", comment["id"])
         assert await mod.next() == {"type": "queue.removed", "id": comment["id"]}
         await mod.close()
+
+
+@pytest.mark.parametrize(
+    "reason", ["nul\u0000byte", "x" * 1001, 7], ids=["nul", "too-long", "not-a-string"]
+)
+async def test_unstorable_reasons_are_refused(serve: Serve, reason: object) -> None:
+    server = await serve()
+    async with server.client() as http:
+        ana = await new_moderator(server, http)
+        author = Guest("Bo")
+        comment = await posted(http, "a fine comment", 201, guest=author)
+        r = await http.post(
+            f"/api/v1/sites/news/articles/{ARTICLE}/comments/{comment['id']}/report",
+            json={"reason": reason},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_body"
+        r = await http.post(
+            f"/api/v1/moderation/sites/news/authors/{comment['author']['id']}/ban",
+            json={"reason": reason},
+            headers=bearer(ana.token),
+        )
+        assert r.status_code == 422, r.text
+        # Nothing was recorded: not reported, not banned.
+        assert await ana.queue() == []
+        await posted(http, "still allowed to post", 201, guest=author)
