@@ -73,9 +73,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["site"], ["sites.slug"], name="fk_audit_site_sites"),
     )
     op.create_index("ix_audit_site_id", "audit", ["site", "id"])
+    op.create_index("ix_audit_site_target_id", "audit", ["site", "target", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_site_target_id", "audit")
     op.drop_index("ix_audit_site_id", "audit")
     op.drop_table("audit")
     op.drop_table("reports")
