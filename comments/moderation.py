@@ -150,8 +150,10 @@ async def decide(
         policy.Action.HOLD: Status.HELD,
         policy.Action.REJECT: Status.REJECTED,
     }[decision.action]
-    unscored = decision.action is policy.Action.HOLD and policy.classifier_unavailable_only(
-        decision
+    # Held without a score, whatever else held it: re-scored when the classifier is
+    # back, so moderators see real scores (and clean comments are published).
+    unscored = decision.action is policy.Action.HOLD and policy.CLASSIFIER_UNAVAILABLE in (
+        decision.reasons
     )
     if rescoring and unscored:
         return None  # still no score: leave it as it is

@@ -51,8 +51,8 @@ Serve = Callable[..., Awaitable[RunningServer]]
 
 @pytest.fixture
 def serve(database_url: str, channel_prefix: str, start_server: Any) -> Serve:
-    async def serve(**changes: Any) -> RunningServer:
-        await add_site(database_url)
+    async def serve(site: dict[str, Any] | None = None, **changes: Any) -> RunningServer:
+        await add_site(database_url, **(site or {}))
         settings: Settings = mod_settings(database_url, "memory://", channel_prefix, **changes)
         server: RunningServer = await start_server(settings)
         return server
@@ -280,6 +280,31 @@ async def test_an_author_banned_meanwhile_is_not_published_by_the_recovery(
         decided = await server.services.store.get_comment(trolls["id"])
         assert decided.status == "rejected"
         await public.close()
+
+
+async def test_held_for_another_reason_too_gets_real_scores_when_the_classifier_is_back(
+    serve: Serve,
+) -> None:
+    server = await serve(site={"premoderated": True}, recover_interval_s=0.2)
+    await use_classifier(server, FailingClassifier())
+    async with server.client() as http:
+        ana = await new_moderator(server, http)
+        comment = await posted(http, CLEAN, 202)
+        (item,) = await ana.queue()
+        assert item["scores"] == {}
+        assert item["reasons"] == ["classifier unavailable", "pre-moderated"]
+
+        await use_classifier(server, ProfanityCheckClassifier())
+
+        async def rescored() -> bool:
+            items = await ana.queue()
+            return bool(items) and items[0]["scores"] != {}
+
+        await wait_until(rescored)
+        (item,) = await ana.queue()
+        assert item["id"] == comment["id"] and item["status"] == "held"
+        assert set(item["scores"]) == {"profanity"}
+        assert item["reasons"] == ["pre-moderated"]
 
 
 async def test_comments_left_pending_by_a_crash_are_decided_at_start(
