@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from comments import openapi, web
 from comments.api import live, moderation, public, reports
 from comments.broker import BrokerUnavailable
 from comments.errors import ApiError, error_response, handle_api_error
@@ -23,6 +24,10 @@ from comments.store import StoreUnavailable
 
 log = logging.getLogger("comments.app")
 READY_TIMEOUT_S = 2.0
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(openapi.document())
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -90,14 +95,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
         *public.routes,
         *reports.routes,
         *moderation.routes,
         *live.routes,
+        *web.routes,
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=web.middleware,
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: _http_error,

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from comments import demo
 from comments.models import SITE_SLUG
 from comments.settings import Settings, SettingsError
 from comments.sites import (
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-deflate", action="store_true", help="enable permessage-deflate (off by default)"
     )
     serve.set_defaults(func=cmd_serve)
+    demo.add_parser(sub)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)

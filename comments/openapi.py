@@ -1,0 +1,396 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/openapi.json``.
+
+Written out rather than derived from the routes: the contract (API.md) is the source of
+truth, and this mirrors it for client generators and for schemathesis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+SITE = {
+    "name": "site",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+}
+ARTICLE = {
+    "name": "article",
+    "in": "path",
+    "required": True,
+    "description": "The partner's article id, percent-encoded; slashes are allowed.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": ARTICLE_MAX},
+}
+COMMENT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+BEARER: list[dict[str, list[str]]] = [{"moderator": []}]
+ERRORS = {
+    "400": _error("Unparseable body"),
+    "404": _error("Unknown site or resource"),
+    "413": _error("Request over 64 KB"),
+    "422": _error("Invalid input"),
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Author": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "Comment": {
+        "type": "object",
+        "required": [
+            "id",
+            "site",
+            "article",
+            "parent",
+            "author",
+            "body",
+            "status",
+            "seq",
+            "created_at",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "site": {"type": "string"},
+            "article": {"type": "string"},
+            "parent": {"type": ["string", "null"]},
+            "author": _ref("Author"),
+            "body": {"type": "string"},
+            "status": {"type": "string", "enum": ["published", "held", "rejected"]},
+            "seq": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Item": {
+        "allOf": [
+            _ref("Comment"),
+            {
+                "type": "object",
+                "required": ["scores", "reasons", "reports"],
+                "properties": {
+                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "reports": {"type": "integer"},
+                },
+            },
+        ]
+    },
+    "NewComment": {
+        "type": "object",
+        "required": ["body"],
+        "properties": {
+            "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX},
+            "parent": {"type": ["string", "null"]},
+            "author_name": {"type": "string", "minLength": 1, "maxLength": AUTHOR_NAME_MAX},
+        },
+    },
+    "CommentEnvelope": {
+        "type": "object",
+        "required": ["comment"],
+        "properties": {"comment": _ref("Comment"), "guest_token": {"type": "string"}},
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    comments_path = {
+        "parameters": [SITE, ARTICLE],
+        "get": {
+            "summary": "Published comments of an article, by keyset on seq",
+            "parameters": [
+                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["comments", "next", "latest_seq"],
+                        "properties": {
+                            "comments": {"type": "array", "items": _ref("Comment")},
+                            "next": {"type": ["integer", "null"]},
+                            "latest_seq": {"type": "integer"},
+                        },
+                    },
+                    "A page of comments",
+                ),
+                **ERRORS,
+            },
+        },
+        "post": {
+            "summary": "Post a comment (SSO bearer token or guest)",
+            "parameters": [
+                {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("NewComment")}},
+            },
+            "responses": {
+                "201": _json(_ref("CommentEnvelope"), "Published"),
+                "202": _json(_ref("CommentEnvelope"), "Held for a moderator"),
+                "401": _error("No identity, or guests off"),
+                "403": _error("Banned author or closed article"),
+                "409": _error("Duplicate"),
+                "429": _error("Rate limited"),
+                "503": _error("Storage unavailable"),
+                **ERRORS,
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "comments",
+            "version": "1",
+            "description": "Self-hosted real-time comments with moderation. WebSocket "
+            "streams (/ws/v1/…) are described in API.md.",
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "moderator": {"type": "http", "scheme": "bearer"},
+                "sso": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"responses": {"200": {"description": "Serving"}}}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        "200": {"description": "Database and broker usable"},
+                        "503": {"description": "Not ready"},
+                    }
+                }
+            },
+            "/api/v1/sites/{site}/articles/{article}/comments": comments_path,
+            "/api/v1/sites/{site}/articles/{article}/comments/{id}": {
+                "parameters": [SITE, ARTICLE, COMMENT_ID],
+                "delete": {
+                    "summary": "Delete one's own comment",
+                    "responses": {
+                        "200": {"description": "Deleted"},
+                        "401": _error("No identity"),
+                        "403": _error("Not the author"),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
+                "parameters": [SITE, ARTICLE, COMMENT_ID],
+                "post": {
+                    "summary": "Report a published comment",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"reason": {"type": "string"}},
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "202": {"description": "Recorded"},
+                        "429": _error("Rate limited"),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/counts": {
+                "parameters": [SITE],
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "article",
+                            "in": "query",
+                            "schema": {"type": "array", "items": {"type": "string"}},
+                            "style": "form",
+                            "explode": True,
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "counts": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    }
+                                },
+                            },
+                            "Published comments per article",
+                        ),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/config": {
+                "parameters": [SITE],
+                "get": {
+                    "summary": "What the widget needs to know of a site (never secrets)",
+                    "parameters": [
+                        {"name": "article", "in": "query", "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "Site options"}, **ERRORS},
+                },
+            },
+            "/api/v1/moderation/me": {
+                "get": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": {"description": "The token's site and moderator name"},
+                        "401": _error("No valid token"),
+                    },
+                }
+            },
+            "/api/v1/moderation/tickets": {
+                "post": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"ticket": {"type": "string"}}},
+                            "A single-use socket ticket, valid 30 s",
+                        ),
+                        "401": _error("No valid token"),
+                    },
+                }
+            },
+            "/api/v1/moderation/sites/{site}/queue": {
+                "parameters": [SITE],
+                "get": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"items": {"type": "array", "items": _ref("Item")}},
+                            },
+                            "Held and reported comments, riskiest first",
+                        ),
+                        "401": _error("No valid token"),
+                        "403": _error("Token of another site"),
+                        **ERRORS,
+                    },
+                },
+            },
+            **{
+                f"/api/v1/moderation/comments/{{id}}/{action}": {
+                    "parameters": [COMMENT_ID],
+                    "post": {
+                        "security": BEARER,
+                        "responses": {
+                            "200": _json(
+                                {"type": "object", "properties": {"comment": _ref("Comment")}},
+                                f"The comment after {action}",
+                            ),
+                            "401": _error("No valid token"),
+                            "403": _error("Token of another site"),
+                            "404": _error("Unknown comment"),
+                            "409": _error("Already decided"),
+                        },
+                    },
+                }
+                for action in ("approve", "reject")
+            },
+            "/api/v1/moderation/sites/{site}/authors/{author_id}/ban": {
+                "parameters": [
+                    SITE,
+                    {
+                        "name": "author_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "post": {
+                    "security": BEARER,
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "reason": {"type": "string"},
+                                        "until": {
+                                            "type": ["string", "null"],
+                                            "format": "date-time",
+                                        },
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {"200": {"description": "Banned"}, **ERRORS},
+                },
+                "delete": {
+                    "security": BEARER,
+                    "responses": {"200": {"description": "Unbanned"}, **ERRORS},
+                },
+            },
+            "/api/v1/moderation/sites/{site}/articles/{article}": {
+                "parameters": [SITE, ARTICLE],
+                "patch": {
+                    "security": BEARER,
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "closed": {"type": "boolean"},
+                                        "premoderated": {"type": "boolean"},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {"200": {"description": "The article's state"}, **ERRORS},
+                },
+            },
+            "/api/v1/moderation/sites/{site}/audit": {
+                "parameters": [SITE],
+                "get": {
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                    ],
+                    "responses": {"200": {"description": "Audit entries, newest first"}, **ERRORS},
+                },
+            },
+        },
+    }
