@@ -7,6 +7,7 @@ overload), and the policy then holds the comment — moderation fails closed.
 from __future__ import annotations
 
 import logging
+import time
 
 from comments.classifier import (
     ClassifierStatus,
@@ -24,6 +25,10 @@ class Scorer:
         self.batcher = batcher
         self.error = error  # a classifier that could not even be built
         self.spec = batcher.classifier.name if batcher is not None else "?"
+        # A failed load is retried with backoff: weights may arrive (a download that
+        # failed, a volume mounted late) without a restart.
+        self.retry_after_s = 30.0
+        self._next_retry = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scorer:
@@ -56,6 +61,19 @@ class Scorer:
             log.warning("classifier: %s (%s)", status.name, status.detail)
         elif status.state == "ok":
             log.info("classifier %s loaded: %s", status.name, status.detail)
+
+    async def retry_load(self) -> bool:
+        """Load again if loading failed and the backoff has passed; True once usable."""
+        if self.batcher is None or self.batcher.loaded:
+            return self.usable
+        if self.batcher.loading or time.monotonic() < self._next_retry:
+            return False
+        log.info("retrying to load classifier %s", self.spec)
+        await self.load()
+        if not self.usable:
+            self._next_retry = time.monotonic() + self.retry_after_s
+            self.retry_after_s = min(self.retry_after_s * 2, 900.0)
+        return self.usable
 
     async def close(self) -> None:
         if self.batcher is not None:

@@ -93,6 +93,7 @@ class Services:
         abandoned = timedelta(seconds=self.settings.classifier_timeout_s * 2 + 5)
         while True:
             try:
+                await self.scorer.retry_load()
                 changed = await recover(self, pending_after=abandoned)
                 if changed:
                     log.info("recovery decided %d comment(s)", changed)

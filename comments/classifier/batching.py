@@ -138,6 +138,15 @@ class MicroBatcher:
         """Texts waiting for a batch (not counting the one being scored)."""
         return len(self._pending)
 
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has succeeded."""
+        return self._loaded
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
     def status(self) -> ClassifierStatus:
         """Return the classifier's state for ``/readyz``.
 

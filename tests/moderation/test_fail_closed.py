@@ -18,8 +18,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from comments.classifier import ClassifierLoadError, MicroBatcher
 from comments.classifier.profanity import ProfanityCheckClassifier
 from comments.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
+from comments.scoring import Scorer
 from comments.settings import Settings
 from comments.store import create_store
 from tests.conftest import RunningServer, add_site, wait_until
@@ -305,6 +307,45 @@ async def test_held_for_another_reason_too_gets_real_scores_when_the_classifier_
         assert item["id"] == comment["id"] and item["status"] == "held"
         assert set(item["scores"]) == {"profanity"}
         assert item["reasons"] == ["pre-moderated"]
+
+
+class LateWeights(ProfanityCheckClassifier):
+    """The bundled model, whose weights 'arrive' only once ``ready`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+        self.attempts = 0
+
+    def load(self) -> None:
+        self.attempts += 1
+        if not self.ready.is_set():
+            raise ClassifierLoadError("weights not there yet")
+        super().load()
+
+
+async def test_a_classifier_that_failed_to_load_is_retried_and_the_held_published(
+    serve: Serve,
+) -> None:
+    server = await serve(recover_interval_s=0.1)
+    late = LateWeights()
+    scorer = Scorer(MicroBatcher(late, timeout_s=5))
+    scorer.retry_after_s = 0.1
+    await scorer.load()
+    old, server.services.scorer = server.services.scorer, scorer
+    await old.close()
+    assert scorer.status().state == "failed"
+    async with server.client() as http:
+        public = await open_public(server)
+        held = await posted(http, CLEAN, 202)
+        await wait_until(lambda: late.attempts >= 2)  # retried, still failing: held
+        assert await listed_ids(http) == []
+
+        late.ready.set()
+        event = await public.next()
+        assert event["type"] == "comment.published" and event["comment"]["id"] == held["id"]
+        assert (await http.get("/readyz")).json()["classifier"]["state"] == "ok"
+        await public.close()
 
 
 async def test_comments_left_pending_by_a_crash_are_decided_at_start(
