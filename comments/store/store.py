@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import secrets
@@ -76,6 +77,15 @@ class Change:
 
 
 def hash_token(token: str) -> str:
+    """What the database keeps of a moderator token, a guest token or a ticket.
+
+    Tokens are looked up by this digest (``WHERE token_hash = …``), never compared as
+    sent, so no comparison needs ``hmac.compare_digest``: the time an index lookup or a
+    string comparison takes can only reveal how much of a *digest* matched, and an
+    attacker cannot choose inputs whose SHA-256 shares a growing prefix with a stored one
+    (that is a preimage search). Tokens carry 192 bits or more of randomness, so an
+    unsalted hash is enough; a stolen table yields no usable token.
+    """
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -131,7 +141,25 @@ class Store:
         """Bring the schema to the newest Alembic revision."""
         from comments.store.migrate import upgrade
 
+        if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
+            # One host, several processes (the server and the CLI): a lock file beside
+            # the database serialises them, as the advisory lock does on PostgreSQL.
+            path = f"{self.engine.url.database}.migrate-lock"
+            with open(path, "a") as lock_file:  # noqa: ASYNC230 - opening is instant
+                await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+                try:
+                    await self._migrate_locked(upgrade)
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            return
+        await self._migrate_locked(upgrade)
+
+    async def _migrate_locked(self, upgrade: Any) -> None:
         async with self._write() as conn:
+            if not self.is_sqlite:
+                # Nodes starting together on a fresh database: one migrates, the others
+                # wait here and then find nothing left to do.
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7452913001)"))
             await conn.run_sync(upgrade)
 
     async def ping(self) -> None:

@@ -133,3 +133,19 @@ async def test_a_second_store_migrating_a_migrated_database(fresh_database_url: 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_nodes_starting_together_on_an_empty_database_all_migrate(
+    fresh_database_url: str,
+) -> None:
+    """Several nodes run ``migrate`` at the same moment: none fails, one schema results."""
+    stores = [create_store(fresh_database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(s.migrate() for s in stores))
+        await stores[0].create_site("news", {})
+        assert await stores[2].list_sites() == ["news"]
+        async with stores[1].engine.connect() as conn:
+            assert await conn.run_sync(schema_differences) == []
+    finally:
+        for s in stores:
+            await s.close()

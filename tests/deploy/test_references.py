@@ -1,0 +1,28 @@
+"""Names the deploy files and docs/operations.md use must exist: every COMMENTS_* variable
+is a setting comments/settings.py reads, or one the entrypoint reads itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import DEPLOY, ROOT
+
+NAME = re.compile(r"\bCOMMENTS_[A-Z0-9_]*[A-Z0-9]\b")
+FILES = sorted([p for p in DEPLOY.rglob("*") if p.is_file()] + [ROOT / "docs" / "operations.md"])
+
+
+def known_names() -> set[str]:
+    settings = set(
+        re.findall(r'"(COMMENTS_[A-Z0-9_]+)"', (ROOT / "comments/settings.py").read_text())
+    )
+    entrypoint = set(NAME.findall((DEPLOY / "entrypoint.sh").read_text()))
+    assert "COMMENTS_DATABASE_URL" in settings and "COMMENTS_MIGRATE" in entrypoint
+    return settings | entrypoint
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_comments_variable_named_is_read_somewhere(path: Path) -> None:
+    assert set(NAME.findall(path.read_text())) - known_names() == set()
