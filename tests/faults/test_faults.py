@@ -1,0 +1,204 @@
+"""Faults with real processes: a node killed mid-stream, the database going away.
+
+Nodes are `comments serve` processes on PostgreSQL and Redis; clients reconnect the way
+the widget does (to another node, with `since`) and every seq is counted on every client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import REDIS_URL, Node, add_site, free_port, wait_until
+from tests.live import events_of, post, socket_url
+
+StartNode = Callable[[dict[str, str]], Node]
+ARTICLE = "2025/07/lavrov-kim"
+
+
+def node_env(database_url: str, prefix: str) -> dict[str, str]:
+    return {
+        "COMMENTS_DATABASE_URL": database_url,
+        "COMMENTS_REDIS_URL": REDIS_URL,
+        "COMMENTS_CHANNEL_PREFIX": prefix,
+        "COMMENTS_RESYNC_INTERVAL_S": "1",
+        "COMMENTS_CLASSIFIER": "profanity-check",
+    }
+
+
+class Reader:
+    """A client that follows the thread across node failures, like the widget: on a
+    dropped socket it reconnects to the next node with ``since`` = the last seq seen."""
+
+    def __init__(self, nodes: list[Node], first: int) -> None:
+        self.nodes = nodes
+        self.index = first
+        self.seqs: list[int] = []
+        self.reconnects = 0
+        self.connected = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            node = self.nodes[self.index % len(self.nodes)]
+            since = self.seqs[-1] if self.seqs else 0
+            try:
+                async with websockets.connect(
+                    socket_url(node.ws_url, "news", ARTICLE, since), open_timeout=5
+                ) as ws:
+                    self.connected.set()
+                    async for frame in ws:
+                        self.seqs.extend(int(e["seq"]) for e in events_of(frame))
+            except (OSError, ConnectionClosed, TimeoutError):
+                pass
+            self.reconnects += 1
+            self.index += 1  # that node is gone or going: try the next one
+            await asyncio.sleep(0.05)  # reconnect pacing, not synchronisation
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def test_a_node_killed_mid_stream_loses_no_event_for_its_clients(
+    postgres_url: str, channel_prefix: str, start_node: StartNode
+) -> None:
+    await add_site(postgres_url)
+    env = node_env(postgres_url, channel_prefix)
+    nodes = list(await asyncio.gather(*(asyncio.to_thread(start_node, env) for _ in range(3))))
+    doomed, b, c = nodes
+    readers = [Reader(nodes, 0) for _ in range(4)] + [Reader(nodes, 1) for _ in range(2)]
+    for reader in readers:
+        await asyncio.wait_for(reader.connected.wait(), 10)
+    total = 60
+    try:
+        async with (
+            httpx.AsyncClient(base_url=b.url, timeout=10) as on_b,
+            httpx.AsyncClient(base_url=c.url, timeout=10) as on_c,
+        ):
+            for i in range(total):
+                await post(on_b if i % 2 else on_c, ARTICLE, f"comment {i}", name=f"R{i % 7}")
+                if i == total // 3:
+                    doomed.proc.kill()  # SIGKILL: no drain, no close frames
+                    doomed.proc.wait(10)
+        for reader in readers:
+            await wait_until(lambda r=reader: len(r.seqs) >= total, timeout=30)
+        for reader in readers[:4]:
+            assert reader.reconnects >= 1, "the readers on the killed node had to move"
+        for reader in readers:
+            assert reader.seqs == list(range(1, total + 1))
+    finally:
+        for reader in readers:
+            await reader.stop()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder the test can cut: stopping it closes the listener and
+    every open connection, so PostgreSQL becomes unreachable for the node behind it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        await self.server.wait_closed()
+        self.server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.writers.difference_update((writer, up_writer))
+
+
+async def _count(url: str, table: str) -> int:
+    parts = urlsplit(url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(urlunsplit(parts))
+    try:
+        count: Any = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return int(count)
+    finally:
+        await conn.close()
+
+
+async def test_database_away_posts_get_503_and_the_node_recovers_by_itself(
+    postgres_url: str, channel_prefix: str, start_node: StartNode
+) -> None:
+    await add_site(postgres_url)
+    real = urlsplit(postgres_url)
+    proxy = TcpProxy(real.port or 5432)
+    await proxy.start()
+    via_proxy = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{proxy.port}"))
+    node = await asyncio.to_thread(start_node, node_env(via_proxy, channel_prefix))
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=15) as http:
+            await post(http, ARTICLE, "before the outage")
+            comments_before = await _count(postgres_url, "comments")
+            authors_before = await _count(postgres_url, "authors")
+
+            await proxy.stop()
+            r = await http.post(
+                f"/api/v1/sites/news/articles/{ARTICLE}/comments",
+                json={"body": "during the outage", "author_name": "Bo"},
+            )
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "unavailable"
+            assert int(r.headers["Retry-After"]) > 0
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["database"]["state"] == "failed"
+            assert (await http.get("/healthz")).status_code == 200
+            # Nothing half-written: no comment, no guest created for the refused post.
+            assert await _count(postgres_url, "comments") == comments_before
+            assert await _count(postgres_url, "authors") == authors_before
+
+            await proxy.start()
+
+            async def posts_again() -> bool:
+                r = await http.post(
+                    f"/api/v1/sites/news/articles/{ARTICLE}/comments",
+                    json={"body": "after the outage", "author_name": "Bo"},
+                )
+                return r.status_code == 201
+
+            await wait_until(posts_again, timeout=30, interval=0.2)
+            assert (await http.get("/readyz")).status_code == 200
+            listed = await http.get(f"/api/v1/sites/news/articles/{ARTICLE}/comments")
+            assert [c["body"] for c in listed.json()["comments"]] == [
+                "before the outage",
+                "after the outage",
+            ]
+    finally:
+        node.stop()
+        if proxy.server is not None:
+            await proxy.stop()
