@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from comments import openapi, web
+from comments import metrics, openapi, web
 from comments.api import live, moderation, public, reports
 from comments.broker import BrokerUnavailable
 from comments.errors import ApiError, error_response, handle_api_error
@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/openapi.json", openapi_json),
+        *metrics.routes,
         *public.routes,
         *reports.routes,
         *moderation.routes,

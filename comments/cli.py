@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from comments import demo
+from comments import bench, demo
 from comments.models import SITE_SLUG
 from comments.settings import Settings, SettingsError
 from comments.sites import (
@@ -31,20 +30,13 @@ class CliError(Exception):
     pass
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Alembic narrates every plugin it loads; only its problems interest an operator.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from comments.app import create_app
+    from comments.logs import setup_logging
 
-    _setup_logging(settings)
+    setup_logging(settings)
     proxies = settings.trusted_proxies.strip()
     config = uvicorn.Config(
         create_app(settings),
@@ -217,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = model_sub.add_parser("fetch", help="download Detoxify weights ahead of time")
     fetch.add_argument("model", nargs="?", default="original")
     model.set_defaults(func=cmd_model)
+
+    bench.add_parser(sub)
     return parser
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any
 
+from comments.logs import setup_logging
 from comments.models import Author, Status
 from comments.settings import Settings, normalize_database_url
 from comments.store import Store, create_store
@@ -133,10 +133,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ),
         flush=True,
     )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    setup_logging(settings)
     app = create_app(settings)
     app.state.demo = Demo(site=DEMO_SITE, article=DEMO_ARTICLE)
     config = uvicorn.Config(

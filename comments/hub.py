@@ -63,6 +63,7 @@ class Subscriber:
         self.wakeup = asyncio.Event()
         self.close_code: int | None = None
         self.replaying = True
+        self.taken = 0  # events in the text ``take`` returned last (0 for a control frame)
         self._held: list[Frame] = []
         self._held_events = 0
 
@@ -115,6 +116,7 @@ class Subscriber:
     def take(self) -> str | None:
         """The next text to send, or None: what waits, as one frame of at most
         FRAME_MAX_CHARS (a single larger event goes alone)."""
+        self.taken = 0
         if self.frames and not self.frames[0].payloads:
             return self.frames.popleft().text
         events: list[str] = []
@@ -138,6 +140,7 @@ class Subscriber:
                 self.frames.popleft()
         if not events:
             return None
+        self.taken = len(events)
         if first is not None and len(first.payloads) == len(events):
             return first.text  # the common case: the channel's frame, untouched
         return events[0] if len(events) == 1 else batch_frame(events)

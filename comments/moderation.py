@@ -169,6 +169,8 @@ async def decide(
     )
     if change is None:  # decided elsewhere meanwhile
         return None
+    if not rescoring:  # a post's first decision (a re-score is not a new post)
+        svc.metrics.posts.inc(decision=str(to), code="")
     if change.event is not None:
         svc.hub.publish(comment.site, comment.article, change.event)
     if rescoring:
@@ -221,14 +223,17 @@ async def delete_own(
 
 def _rate_limit(svc: Services, sub: Submission, author: Author | None) -> None:
     settings = sub.site.settings
-    waits = [
-        svc.limiter.check(
+    limits = {
+        "post_ip": svc.limiter.check(
             f"ip:{sub.site.slug}:{sub.client_ip}", int(settings["posts_per_minute_per_ip"])
         )
-    ]
+    }
     if author is not None:
-        waits.append(svc.limiter.check(_author_key(author), _per_author(sub.site)))
-    wait = max((w for w in waits if w is not None), default=None)
+        limits["post_author"] = svc.limiter.check(_author_key(author), _per_author(sub.site))
+    for limit, hit in limits.items():
+        if hit is not None:
+            svc.metrics.rate_limited.inc(limit=limit)
+    wait = max((w for w in limits.values() if w is not None), default=None)
     if wait is not None:
         raise ApiError(
             429,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,8 +34,21 @@ ARTICLE = {
     "in": "path",
     "required": True,
     "description": "The partner's article id, percent-encoded; slashes are allowed.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": ARTICLE_MAX},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": ARTICLE_MAX,
+        "pattern": "^[^\\u0000]*$",
+    },
 }
+# The same id where it is a query parameter (counts, config).
+ARTICLE_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": ARTICLE_MAX,
+    "pattern": "^[^\\u0000]*$",
+}
+SEQ = {"type": "integer", "minimum": 0, "maximum": SEQ_MAX}
 COMMENT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 BEARER: list[dict[str, list[str]]] = [{"moderator": []}]
 ERRORS = {
@@ -43,7 +56,10 @@ ERRORS = {
     "404": _error("Unknown site or resource"),
     "413": _error("Request over 64 KB"),
     "422": _error("Invalid input"),
+    "503": _error("Storage unavailable (with Retry-After)"),
 }
+# Every moderation call checks the token first, then the site it names.
+MOD_ERRORS = {"401": _error("No valid moderator token"), "403": _error("Token of another site")}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -125,8 +141,8 @@ def document() -> dict[str, Any]:
             "summary": "Published comments of an article, by keyset on seq",
             "parameters": [
                 {"name": "order", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
-                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "after", "in": "query", "schema": SEQ},
+                {"name": "before", "in": "query", "schema": SEQ},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             ],
             "responses": {
@@ -161,7 +177,6 @@ def document() -> dict[str, Any]:
                 "403": _error("Banned author or closed article"),
                 "409": _error("Duplicate"),
                 "429": _error("Rate limited"),
-                "503": _error("Storage unavailable"),
                 **ERRORS,
             },
         },
@@ -191,13 +206,38 @@ def document() -> dict[str, Any]:
                     }
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, for COMMENTS_METRICS_ALLOW addresses only",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "403": _error("Not an allowed address"),
+                    },
+                }
+            },
             "/api/v1/sites/{site}/articles/{article}/comments": comments_path,
             "/api/v1/sites/{site}/articles/{article}/comments/{id}": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "delete": {
                     "summary": "Delete one's own comment",
+                    "parameters": [
+                        {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+                    ],
                     "responses": {
-                        "200": {"description": "Deleted"},
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["id", "deleted"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "deleted": {"const": True},
+                                },
+                            },
+                            "Deleted",
+                        ),
                         "401": _error("No identity"),
                         "403": _error("Not the author"),
                         **ERRORS,
@@ -213,13 +253,14 @@ def document() -> dict[str, Any]:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"reason": {"type": "string"}},
+                                    "properties": {"reason": {"type": "string", "maxLength": 500}},
                                 }
                             }
                         }
                     },
                     "responses": {
                         "202": {"description": "Recorded"},
+                        "401": _error("A sign-in or guest token that is not valid"),
                         "429": _error("Rate limited"),
                         **ERRORS,
                     },
@@ -232,7 +273,7 @@ def document() -> dict[str, Any]:
                         {
                             "name": "article",
                             "in": "query",
-                            "schema": {"type": "array", "items": {"type": "string"}},
+                            "schema": {"type": "array", "items": ARTICLE_ID, "maxItems": 100},
                             "style": "form",
                             "explode": True,
                         }
@@ -258,9 +299,7 @@ def document() -> dict[str, Any]:
                 "parameters": [SITE],
                 "get": {
                     "summary": "What the widget needs to know of a site (never secrets)",
-                    "parameters": [
-                        {"name": "article", "in": "query", "schema": {"type": "string"}}
-                    ],
+                    "parameters": [{"name": "article", "in": "query", "schema": ARTICLE_ID}],
                     "responses": {"200": {"description": "Site options"}, **ERRORS},
                 },
             },
@@ -297,8 +336,7 @@ def document() -> dict[str, Any]:
                             },
                             "Held and reported comments, riskiest first",
                         ),
-                        "401": _error("No valid token"),
-                        "403": _error("Token of another site"),
+                        **MOD_ERRORS,
                         **ERRORS,
                     },
                 },
@@ -313,10 +351,10 @@ def document() -> dict[str, Any]:
                                 {"type": "object", "properties": {"comment": _ref("Comment")}},
                                 f"The comment after {action}",
                             ),
-                            "401": _error("No valid token"),
-                            "403": _error("Token of another site"),
+                            **MOD_ERRORS,
                             "404": _error("Unknown comment"),
                             "409": _error("Already decided"),
+                            "503": ERRORS["503"],
                         },
                     },
                 }
@@ -335,26 +373,32 @@ def document() -> dict[str, Any]:
                 "post": {
                     "security": BEARER,
                     "requestBody": {
+                        "required": True,
                         "content": {
                             "application/json": {
                                 "schema": {
                                     "type": "object",
                                     "properties": {
-                                        "reason": {"type": "string"},
+                                        "reason": {"type": "string", "maxLength": 1000},
                                         "until": {
-                                            "type": ["string", "null"],
-                                            "format": "date-time",
+                                            "description": "ISO 8601 with a time zone, "
+                                            "Unix seconds, or null (for ever)",
+                                            "anyOf": [
+                                                {"type": "string", "format": "date-time"},
+                                                {"type": "number"},
+                                                {"type": "null"},
+                                            ],
                                         },
                                     },
                                 }
                             }
-                        }
+                        },
                     },
-                    "responses": {"200": {"description": "Banned"}, **ERRORS},
+                    "responses": {"200": {"description": "Banned"}, **MOD_ERRORS, **ERRORS},
                 },
                 "delete": {
                     "security": BEARER,
-                    "responses": {"200": {"description": "Unbanned"}, **ERRORS},
+                    "responses": {"200": {"description": "Unbanned"}, **MOD_ERRORS, **ERRORS},
                 },
             },
             "/api/v1/moderation/sites/{site}/articles/{article}": {
@@ -362,6 +406,7 @@ def document() -> dict[str, Any]:
                 "patch": {
                     "security": BEARER,
                     "requestBody": {
+                        "required": True,
                         "content": {
                             "application/json": {
                                 "schema": {
@@ -370,11 +415,19 @@ def document() -> dict[str, Any]:
                                         "closed": {"type": "boolean"},
                                         "premoderated": {"type": "boolean"},
                                     },
+                                    "anyOf": [
+                                        {"required": ["closed"]},
+                                        {"required": ["premoderated"]},
+                                    ],
                                 }
                             }
-                        }
+                        },
                     },
-                    "responses": {"200": {"description": "The article's state"}, **ERRORS},
+                    "responses": {
+                        "200": {"description": "The article's state"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
                 },
             },
             "/api/v1/moderation/sites/{site}/audit": {
@@ -382,14 +435,22 @@ def document() -> dict[str, Any]:
                 "get": {
                     "security": BEARER,
                     "parameters": [
-                        {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "before",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
                         {
                             "name": "limit",
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1},
                         },
                     ],
-                    "responses": {"200": {"description": "Audit entries, newest first"}, **ERRORS},
+                    "responses": {
+                        "200": {"description": "Audit entries, newest first"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
                 },
             },
         },

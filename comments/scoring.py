@@ -15,6 +15,7 @@ from comments.classifier import (
     MicroBatcher,
     create_classifier,
 )
+from comments.metrics import Histogram
 from comments.settings import Settings
 
 log = logging.getLogger("comments.scoring")
@@ -25,6 +26,7 @@ class Scorer:
         self.batcher = batcher
         self.error = error  # a classifier that could not even be built
         self.spec = batcher.classifier.name if batcher is not None else "?"
+        self.latency: Histogram | None = None  # Services sets the node's histogram
         # A failed load is retried with backoff: weights may arrive (a download that
         # failed, a volume mounted late) without a restart.
         self.retry_after_s = 30.0
@@ -38,6 +40,7 @@ class Scorer:
                 checkpoint=settings.detoxify_checkpoint,
                 config_dir=settings.detoxify_config_dir,
                 torch_threads=settings.torch_threads,
+                backend=settings.detoxify_backend,
             )
         except ValueError as exc:
             log.error("classifier %r cannot be used: %s", settings.classifier, exc)
@@ -91,8 +94,15 @@ class Scorer:
     async def score(self, text: str) -> dict[str, float] | None:
         if self.batcher is None:
             return None
+        started = time.perf_counter()
+        outcome = "unavailable"
         try:
-            return dict(await self.batcher.score(text))
+            scores = dict(await self.batcher.score(text))
+            outcome = "ok"
+            return scores
         except ClassifierUnavailable as exc:
             log.warning("comment held unscored: %s", exc)
             return None
+        finally:
+            if self.latency is not None:
+                self.latency.observe(time.perf_counter() - started, outcome=outcome)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from comments.broker import Broker, create_broker
 from comments.feed import ModerationFeed
 from comments.hub import Hub
+from comments.metrics import Metrics
 from comments.ratelimit import RateLimiter
 from comments.scoring import Scorer
 from comments.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     review: ReviewStore
     scorer: Scorer
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    metrics: Metrics = field(default_factory=Metrics)
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
     _recovery: asyncio.Task[None] | None = None
 
@@ -55,6 +57,9 @@ class Services:
             (feed.on_message if feed.owns(channel) else to_hub)(channel, data)
 
         broker.set_handlers(route, resync)
+        metrics = Metrics()
+        scorer = Scorer.from_settings(settings)
+        scorer.latency = metrics.scoring_seconds
         return cls(
             settings=settings,
             store=store,
@@ -63,7 +68,8 @@ class Services:
             feed=feed,
             sites=SiteCache(store, settings.site_cache_s),
             review=ReviewStore(store),
-            scorer=Scorer.from_settings(settings),
+            scorer=scorer,
+            metrics=metrics,
         )
 
     async def start(self, *, migrate: bool = True) -> None:

@@ -6,10 +6,14 @@ looks at the environment, so tests build a ``Settings`` directly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+# The classifier factory's table of names; importing it does not import torch.
+from comments.classifier.factory import DETOXIFY_BACKENDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
 
@@ -55,6 +59,26 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _networks(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, default)
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{name} takes addresses or networks (CIDR), comma-separated; got {part!r}"
+                ) from None
+    return raw
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: Collection[str]) -> str:
+    raw = env.get(name) or default
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
 def normalize_database_url(url: str) -> str:
     """Map the URLs operators write to the async drivers we ship."""
     if url.startswith(("postgres://", "postgresql://")):
@@ -95,6 +119,9 @@ class Settings:
     classifier: str = "auto"
     detoxify_checkpoint: str | None = None
     detoxify_config_dir: str | None = None
+    # How Detoxify runs: "torch", "onnx" (ONNX Runtime, same scores, faster) or
+    # "onnx-int8" (int8 weights: faster again, scores drift; opt-in).
+    detoxify_backend: str = "torch"
     torch_threads: int = 1
     classifier_timeout_s: float = 5.0
     classifier_batch_size: int = 16
@@ -102,6 +129,8 @@ class Settings:
     # How often held-unscored and abandoned pending comments are looked for.
     recover_interval_s: float = 5.0
     log_json: bool = False
+    # Addresses and networks served /metrics (comma-separated; "" = nobody).
+    metrics_allow: str = "127.0.0.1,::1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +155,9 @@ class Settings:
             classifier=env.get("COMMENTS_CLASSIFIER") or d.classifier,
             detoxify_checkpoint=env.get("COMMENTS_DETOXIFY_CHECKPOINT") or None,
             detoxify_config_dir=env.get("COMMENTS_DETOXIFY_CONFIG_DIR") or None,
+            detoxify_backend=_choice(
+                env, "COMMENTS_DETOXIFY_BACKEND", d.detoxify_backend, DETOXIFY_BACKENDS
+            ),
             torch_threads=_int(env, "COMMENTS_TORCH_THREADS", d.torch_threads, minimum=1),
             classifier_timeout_s=_float(
                 env, "COMMENTS_CLASSIFIER_TIMEOUT_S", d.classifier_timeout_s
@@ -138,6 +170,7 @@ class Settings:
             ),
             recover_interval_s=_float(env, "COMMENTS_RECOVER_INTERVAL_S", d.recover_interval_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
+            metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
         )
 
     def with_(self, **changes: Any) -> Settings:

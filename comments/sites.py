@@ -151,8 +151,9 @@ def parse_value(key: str, raw: str) -> Any:
     if key == "sso_secrets":
         if len(values) > MAX_SSO_SECRETS:
             raise SiteSettingError("at most two SSO secrets: the new one and the old one")
-        if any(len(v) < 16 for v in values):
-            raise SiteSettingError("an SSO secret must be at least 16 characters")
+        # HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+        if any(len(v.encode()) < 32 for v in values):
+            raise SiteSettingError("an SSO secret must be at least 32 characters")
     if key in ("banned_words", "suspect_words"):
         return [v.lower() for v in values]
     return values

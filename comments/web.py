@@ -16,10 +16,12 @@ from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
 
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comments.api.common import services, site_of, valid_article
 from comments.api.moderation import moderator_of
@@ -60,23 +62,34 @@ class Asset:
     media_type: str
 
 
-@cache
 def asset(name: str) -> Asset | None:
     """A file under ``comments/static`` (``name`` is relative, '/'-separated)."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or path.suffix not in MEDIA_TYPES:
-        return None
-    resource = resources.files("comments").joinpath("static", *path.parts)
-    if not resource.is_file():
-        return None
-    body = resource.read_bytes()
-    digest = hashlib.sha256(body).hexdigest()[:20]
-    return Asset(
-        body=body,
-        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-        etag=f'"{digest}"',
-        media_type=MEDIA_TYPES[path.suffix],
-    )
+    return _assets().get(name)
+
+
+@cache
+def _assets() -> dict[str, Asset]:
+    """Every servable file of the package, read once. Requests only ever look names up
+    in this table: a path from a URL never reaches the filesystem (no traversal), and
+    names that miss are not remembered (a cache keyed by request paths grows without
+    bound)."""
+    found: dict[str, Asset] = {}
+    pending = [(resources.files("comments").joinpath("static"), PurePosixPath())]
+    while pending:
+        folder, prefix = pending.pop()
+        for entry in folder.iterdir():
+            path = prefix / entry.name
+            if entry.is_dir():
+                pending.append((entry, path))
+            elif entry.is_file() and path.suffix in MEDIA_TYPES:
+                body = entry.read_bytes()
+                found[path.as_posix()] = Asset(
+                    body=body,
+                    gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+                    etag=f'"{hashlib.sha256(body).hexdigest()[:20]}"',
+                    media_type=MEDIA_TYPES[path.suffix],
+                )
+    return found
 
 
 def _etag_matches(request: Request, etags: tuple[str, ...]) -> bool:
@@ -221,6 +234,26 @@ async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"site": moderator.site, "name": moderator.name})
 
 
+class NoSniff:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every HTTP answer, so a
+    browser never runs a JSON error (or anything else) as a script or a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
 routes = [
     Route("/embed.js", embed_js, methods=["GET", "HEAD"]),
     Route("/count.js", count_js, methods=["GET", "HEAD"]),
@@ -230,4 +263,4 @@ routes = [
     Route("/api/v1/sites/{site}/config", site_config, methods=["GET"]),
     Route("/api/v1/moderation/me", whoami, methods=["GET"]),
 ]
-middleware = [Middleware(SiteCors)]
+middleware = [Middleware(NoSniff), Middleware(SiteCors)]

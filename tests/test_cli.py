@@ -203,7 +203,7 @@ BAD_SETS: dict[str, tuple[list[str], str]] = {
     "thresholds-not-pairs": (["thresholds", "toxicity"], "label=value"),
     "list-bad-json": (["banned_words", '["a",'], "JSON"),
     "origin-bad": (["origins", "ftp://files.example"], "not an origin"),
-    "sso-secret-short": (["sso_secrets", "tooshort"], "16 characters"),
+    "sso-secret-short": (["sso_secrets", "tooshort"], "32 characters"),
     "unknown-key": (["colour", "blue"], "invalid choice"),
 }
 
@@ -249,7 +249,7 @@ def test_sso_secret_is_taken_whole(cli: Cli, sqlite_cli_url: str) -> None:
     assert shown(cli("site", "add", "news", "--sso-secret", secret))
     site = stored_site(sqlite_cli_url, "news")
     assert site is not None and site["sso_secrets"] == [secret]
-    assert_refused(cli("site", "add", "blog", "--sso-secret", "short"), "16 characters")
+    assert_refused(cli("site", "add", "blog", "--sso-secret", "short"), "32 characters")
 
 
 def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -84,13 +84,13 @@ VALUES: dict[str, tuple[str, str, Any]] = {
     ),
     "sso-two-secrets": (
         "sso_secrets",
-        "0123456789abcdef-new,0123456789abcdef-old",
-        ["0123456789abcdef-new", "0123456789abcdef-old"],
+        "0123456789abcdef0123456789abcdef-new,0123456789abcdef0123456789abcdef-old",
+        ["0123456789abcdef0123456789abcdef-new", "0123456789abcdef0123456789abcdef-old"],
     ),
     "sso-json-secret-with-comma": (
         "sso_secrets",
-        '["0123456789,abcdef"]',
-        ["0123456789,abcdef"],
+        '["0123456789,abcdef0123456789abcdef"]',
+        ["0123456789,abcdef0123456789abcdef"],
     ),
     "thresholds-pairs": ("thresholds", "toxicity=0.7,threat=0.5", {"toxicity": 0.7, "threat": 0.5}),
     "thresholds-spaces": (
@@ -125,7 +125,7 @@ BAD_VALUES: dict[str, tuple[str, str, str]] = {
     "list-json-not-strings": ("banned_words", "[1, 2]", "strings"),
     "origins-bad": ("origins", "https://ok.example, ftp://bad.example", "not an origin"),
     "origins-path": ("origins", "https://ok.example/path", "no path"),
-    "sso-short": ("sso_secrets", "short", "16 characters"),
+    "sso-short": ("sso_secrets", "short", "32 characters"),
     "sso-three": ("sso_secrets", ",".join(f"secret-number-{n}-xxxxxx" for n in range(3)), "two"),
     "thresholds-no-equals": ("thresholds", "toxicity", "label=value"),
     "thresholds-not-a-number": ("thresholds", "toxicity=high", "must be a number"),
@@ -150,7 +150,7 @@ def test_every_key_has_a_parser() -> None:
     typed = {
         "origins": "https://a.example",
         "guests": "true",
-        "sso_secrets": "0123456789abcdef",
+        "sso_secrets": "0123456789abcdef0123456789abcdef",
         "thresholds": "toxicity=0.5",
         "banned_words": "x",
         "suspect_words": "y",

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from comments.api.common import valid_article
 from comments.errors import error_response
 from comments.hub import Subscriber
+from comments.metrics import Counter
 from comments.models import SEQ_MAX, SITE_SLUG
 from comments.services import Services
 from comments.sites import Site, normalize_origin
@@ -67,6 +68,7 @@ async def live(websocket: WebSocket) -> None:
     ip = websocket.client.host if websocket.client else "unknown"
     cap = svc.settings.max_sockets_per_ip
     if cap and svc.sockets_per_ip.get(ip, 0) >= cap:
+        svc.metrics.rate_limited.inc(limit="sockets_per_ip")
         return await _deny(
             websocket, 429, "too_many_sockets", "too many open sockets from your address"
         )
@@ -81,7 +83,7 @@ async def live(websocket: WebSocket) -> None:
             return await _deny(websocket, 503, "unavailable", "storage is unavailable; retry")
         try:
             await websocket.accept()
-            await _serve(websocket, sub)
+            await _serve(websocket, sub, svc.metrics.events_delivered)
         finally:
             svc.hub.detach(sub)
     finally:
@@ -92,8 +94,8 @@ async def live(websocket: WebSocket) -> None:
             svc.sockets_per_ip.pop(ip, None)
 
 
-async def _serve(websocket: WebSocket, sub: Subscriber) -> None:
-    writer = asyncio.create_task(_write(websocket, sub))
+async def _serve(websocket: WebSocket, sub: Subscriber, delivered: Counter) -> None:
+    writer = asyncio.create_task(_write(websocket, sub, delivered))
     try:
         # Clients have nothing to say on this socket; reading only notices the close.
         # (Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.)
@@ -109,7 +111,7 @@ async def _serve(websocket: WebSocket, sub: Subscriber) -> None:
             await writer
 
 
-async def _write(websocket: WebSocket, sub: Subscriber) -> None:
+async def _write(websocket: WebSocket, sub: Subscriber, delivered: Counter) -> None:
     while True:
         await sub.wakeup.wait()
         sub.wakeup.clear()
@@ -119,6 +121,7 @@ async def _write(websocket: WebSocket, sub: Subscriber) -> None:
             return
         while (text := sub.take()) is not None:
             await websocket.send_text(text)
+            delivered.inc(sub.taken)
             if sub.close_code is not None:
                 sub.wakeup.set()
                 break

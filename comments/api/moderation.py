@@ -22,6 +22,7 @@ from comments.store.review import Moderator
 
 TICKET_TTL = timedelta(seconds=30)
 AUDIT_PAGE_MAX = 200
+AUDIT_ID_MAX = 2**31 - 1  # audit.id is a 32-bit integer on PostgreSQL
 
 
 async def moderator_of(request: Request) -> Moderator:
@@ -87,7 +88,12 @@ def _until(value: object) -> datetime | None:
         raise ApiError(422, "invalid_body", "until is an ISO 8601 timestamp or null") from None
     if at.tzinfo is None:
         raise ApiError(422, "invalid_body", "until needs a time zone (e.g. Z)")
-    return at
+    try:
+        # Stored in UTC: an offset can carry year 9999 or year 1 past the calendar's end
+        # (the database refused it: a 503 that no retry cures).
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(422, "invalid_body", "until is out of range") from None
 
 
 async def ban(request: Request) -> JSONResponse:
@@ -144,6 +150,11 @@ async def get_audit(request: Request) -> JSONResponse:
         raise ApiError(422, "invalid_parameter", "before and limit are whole numbers") from None
     if limit < 1:
         raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    if before is not None and before < 0:
+        raise ApiError(422, "invalid_parameter", "before must not be negative")
+    if before is not None and before > AUDIT_ID_MAX:
+        # Every entry id is below it; the database could not bind it (500/503 before).
+        before = None
     entries, nxt = await services(request).review.audit_log(
         site.slug, before=before, limit=min(limit, AUDIT_PAGE_MAX)
     )

@@ -21,6 +21,7 @@ from comments.api.common import (
 from comments.auth import is_guest
 from comments.errors import ApiError
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author
+from comments.store import StoreUnavailable
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
@@ -86,6 +87,17 @@ def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
 
 
 async def post_comment(request: Request) -> JSONResponse:
+    try:
+        return await _post_comment(request)
+    except ApiError as exc:  # refusals by code, for /metrics
+        services(request).metrics.posts.inc(decision="refused", code=exc.code)
+        raise
+    except StoreUnavailable:
+        services(request).metrics.posts.inc(decision="refused", code="unavailable")
+        raise
+
+
+async def _post_comment(request: Request) -> JSONResponse:
     raw = await read_body(request)  # 413 first, whatever else is wrong
     site = await site_of(request)
     data = parse_json_object(raw)
@@ -155,10 +167,14 @@ async def counts(request: Request) -> JSONResponse:
     return JSONResponse({"counts": found})
 
 
+async def thread(request: Request) -> JSONResponse:
+    # One route for both methods, so that a 405 names both in its Allow header.
+    return await (post_comment if request.method == "POST" else list_comments)(request)
+
+
 ARTICLE = "/api/v1/sites/{site}/articles/{article:path}"
 routes = [
-    Route(ARTICLE + "/comments", list_comments, methods=["GET"]),
-    Route(ARTICLE + "/comments", post_comment, methods=["POST"]),
+    Route(ARTICLE + "/comments", thread, methods=["GET", "POST"]),
     Route(ARTICLE + "/comments/{comment_id}", delete_comment, methods=["DELETE"]),
     Route("/api/v1/sites/{site}/counts", counts, methods=["GET"]),
 ]

@@ -46,6 +46,7 @@ async def report(request: Request) -> JSONResponse:
     reporter = author.id if author is not None else f"ip:{client_ip(request)}"
     wait = svc.limiter.check(f"report:{site.slug}:{client_ip(request)}", 30)
     if wait is not None:
+        svc.metrics.rate_limited.inc(limit="report")
         raise ApiError(
             429,
             "rate_limited",

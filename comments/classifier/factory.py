@@ -21,6 +21,15 @@ CLASSIFIERS: dict[str, str] = {
 #: validating a spec needs no torch import; a test keeps the two in step).
 DETOXIFY_MODELS = ("original", "original-small", "unbiased", "unbiased-small", "multilingual")
 
+#: How Detoxify runs (``COMMENTS_DETOXIFY_BACKEND``) → "module:Class": torch as Detoxify
+#: does; ONNX Runtime on an export of the same checkpoint (same scores, several times
+#: faster on CPU); or that with int8 weights (faster again, scores drift: opt-in).
+DETOXIFY_BACKENDS: dict[str, str] = {
+    "torch": "comments.classifier.detoxify_model:DetoxifyClassifier",
+    "onnx": "comments.classifier.onnx_model:OnnxDetoxifyClassifier",
+    "onnx-int8": "comments.classifier.onnx_model:OnnxInt8DetoxifyClassifier",
+}
+
 
 def valid_specs() -> list[str]:
     """Every accepted classifier spec, for error messages and ``--help``."""
@@ -34,11 +43,19 @@ def load_class(name: str) -> type[Classifier]:
         KeyError: no such name.
         TypeError: the registered object is not a Classifier subclass.
     """
-    module_name, _, attribute = CLASSIFIERS[name].partition(":")
+    return _import_class(CLASSIFIERS[name])
+
+
+def _import_class(target: str) -> type[Classifier]:
+    module_name, _, attribute = target.partition(":")
     cls = getattr(importlib.import_module(module_name), attribute)
     if not (isinstance(cls, type) and issubclass(cls, Classifier)):
-        raise TypeError(f"{CLASSIFIERS[name]} is not a Classifier subclass")
+        raise TypeError(f"{target} is not a Classifier subclass")
     return cls
+
+
+def _detoxify_class(backend: str) -> type[Classifier]:
+    return _import_class(DETOXIFY_BACKENDS[backend])
 
 
 def create_classifier(
@@ -49,6 +66,7 @@ def create_classifier(
     torch_threads: int = 1,
     allow_download: bool | None = None,
     hub_dir: str | None = None,
+    backend: str = "torch",
 ) -> Classifier:
     """Build (but do not load) the classifier a spec names.
 
@@ -65,6 +83,8 @@ def create_classifier(
         allow_download: may Detoxify download missing weights? ``None``: yes for an
             explicit ``detoxify`` spec; ``auto`` never downloads.
         hub_dir: torch hub directory (``None``: torch's default).
+        backend: how Detoxify runs, one of :data:`DETOXIFY_BACKENDS` (ignored by the
+            bundled model).
 
     Returns:
         An unloaded classifier; call ``load()`` (blocking) or ``MicroBatcher.load()``.
@@ -79,6 +99,10 @@ def create_classifier(
         raise ValueError(f"unknown classifier {spec!r}; valid: {', '.join(valid_specs())}")
     if torch_threads < 1:
         raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
+    if backend not in DETOXIFY_BACKENDS:
+        raise ValueError(
+            f"unknown Detoxify backend {backend!r}; valid: {', '.join(DETOXIFY_BACKENDS)}"
+        )
     options = ClassifierOptions(
         checkpoint=checkpoint,
         config_dir=config_dir,
@@ -89,11 +113,13 @@ def create_classifier(
     if name == "auto":
         if variant:
             raise ValueError(f"auto takes no variant, got {spec!r}")
-        return _auto(options)
+        return _auto(options, backend)
+    if name == "detoxify":
+        return _detoxify_class(backend).from_options(variant or None, options)
     return load_class(name).from_options(variant or None, options)
 
 
-def _auto(options: ClassifierOptions) -> Classifier:
+def _auto(options: ClassifierOptions, backend: str = "torch") -> Classifier:
     # auto never reaches for the network: it uses what is on disk.
     local = ClassifierOptions(
         checkpoint=options.checkpoint,
@@ -103,13 +129,13 @@ def _auto(options: ClassifierOptions) -> Classifier:
         hub_dir=options.hub_dir,
     )
     if options.checkpoint is not None:
-        return load_class("detoxify").from_options(None, local)
+        return _detoxify_class(backend).from_options(None, local)
     # Finding torch hub's cache imports torch (detoxify_model); only the path is checked.
     from comments.classifier.detoxify_model import DEFAULT_MODEL, detoxify_cache_path
 
     cached = detoxify_cache_path(DEFAULT_MODEL, options.hub_dir)
     if cached.is_file():
-        return load_class("detoxify").from_options(None, local)
+        return _detoxify_class(backend).from_options(None, local)
     reason = (
         f"no Detoxify weights on disk (no checkpoint configured, {cached} absent); "
         "using the bundled profanity-check model. Run `comments model fetch` or configure "

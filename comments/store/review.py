@@ -19,6 +19,8 @@ from comments.store.review_tables import audit, moderators, reports, tickets
 from comments.store.store import Store, _comment_columns, _row_to_comment, hash_token
 from comments.store.tables import articles, authors, comments
 
+MODERATOR_NAME_MAX = 100  # moderators.name is String(100)
+
 
 @dataclass(frozen=True)
 class Moderator:
@@ -122,7 +124,13 @@ class ReviewStore:
     # -- moderators and tickets -------------------------------------------------------
 
     async def add_moderator(self, site: str, name: str) -> str:
-        """Create a moderator and return their token (shown once, stored hashed)."""
+        """Create a moderator and return their token (shown once, stored hashed).
+
+        Raises:
+            ValueError: the name is empty, too long or unprintable, or already active.
+        """
+        if not 1 <= len(name) <= MODERATOR_NAME_MAX or not name.isprintable():
+            raise ValueError(f"a moderator name has 1 to {MODERATOR_NAME_MAX} printable characters")
         token = "mod_" + secrets.token_urlsafe(32)
         async with self.store._write() as conn:
             active = (

@@ -17,6 +17,7 @@ import pytest
 
 from comments.classifier.base import Classifier
 from comments.classifier.detoxify_model import DetoxifyClassifier
+from comments.classifier.onnx_model import OnnxDetoxifyClassifier
 from comments.classifier.profanity import ProfanityCheckClassifier
 from comments.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
 
@@ -63,16 +64,32 @@ def detoxify_classifier(tiny_detoxify: TinyDetoxify) -> DetoxifyClassifier:
 
 
 @pytest.fixture(scope="session")
+def onnx_classifier(tiny_detoxify: TinyDetoxify) -> OnnxDetoxifyClassifier:
+    """The tiny checkpoint on ONNX Runtime (exported beside it on first load), offline."""
+    classifier = OnnxDetoxifyClassifier(
+        checkpoint=tiny_detoxify.checkpoint, config_dir=tiny_detoxify.config_dir
+    )
+    with pytest.MonkeyPatch.context() as mp, offline(mp) as attempts:
+        classifier.load()
+    assert attempts == []
+    return classifier
+
+
+@pytest.fixture(scope="session")
 def profanity_classifier() -> ProfanityCheckClassifier:
     classifier = ProfanityCheckClassifier()
     classifier.load()
     return classifier
 
 
-@pytest.fixture(params=["detoxify", "profanity-check"])
+@pytest.fixture(params=["detoxify", "detoxify-onnx", "profanity-check"])
 def loaded_classifier(request: pytest.FixtureRequest) -> Classifier:
     """Each implementation in turn, loaded (shared across the session)."""
-    name = "detoxify_classifier" if request.param == "detoxify" else "profanity_classifier"
+    name = {
+        "detoxify": "detoxify_classifier",
+        "detoxify-onnx": "onnx_classifier",
+        "profanity-check": "profanity_classifier",
+    }[request.param]
     classifier: Classifier = request.getfixturevalue(name)
     return classifier
 

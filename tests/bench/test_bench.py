@@ -1,0 +1,84 @@
+"""``comments bench`` as a user runs it: a real process, a table, one JSON object last.
+
+Only the plumbing is checked, on the tiny model: figures are present, positive and
+finite, and ours agree with Detoxify's. Timings are never compared here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SPEEDS = ("naive", "torch_batched", "onnx", "onnx_int8")
+
+
+def bench(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # Offline: the benchmark builds its model locally and must never reach for a hub.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "comments", "bench", "--workdir", str(workdir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+
+
+def last_json(stdout: str) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return report
+
+
+def is_positive(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_quick_scoring_benchmark_prints_figures(tmp_path: Path) -> None:
+    done = bench(tmp_path, "--quick", "--only", "scoring", "--json", "--model-size", "tiny")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert is_positive(report["classifier_speedup"])
+    delta = report["classifier_max_delta"]
+    assert isinstance(delta, float) and math.isfinite(delta)
+    assert 0 <= delta <= 1e-3, "ONNX fp32 must give Detoxify's scores"
+    for name in SPEEDS:
+        assert is_positive(report[f"scoring_{name}_per_s"]), name
+    assert is_positive(report["classifier_speedup_int8"])
+    assert math.isfinite(report["classifier_max_delta_int8"])
+    assert report["scoring_comments"] == 200  # --quick's default
+    assert report["sections"] == ["scoring"] and report["failed"] == []
+    assert report["quick"] is True
+    assert report["machine"]["cores"] >= 1 and report["machine"]["onnxruntime"]
+    assert report["targets"] == {}, "a tiny model is not held to the full-size targets"
+    # The table comes first, on stdout too.
+    table = done.stdout.strip().splitlines()[:-1]
+    assert any(line.split()[:1] == ["scoring_naive_per_s"] for line in table)
+
+    # The model and its ONNX exports are built once and reused by later runs.
+    built = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".ckpt", ".onnx"))
+    assert [p.suffix for p in built].count(".onnx") == 2  # fp32 and int8
+    stamps = {p: p.stat().st_mtime_ns for p in built}
+    again = bench(
+        tmp_path, "--only", "scoring", "--json", "--model-size", "tiny", "--comments", "12"
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert last_json(again.stdout)["scoring_comments"] == 12
+    assert {p: p.stat().st_mtime_ns for p in built} == stamps
+
+
+def test_unknown_section_is_refused(tmp_path: Path) -> None:
+    done = bench(tmp_path, "--only", "fanout-that-does-not-exist")
+    assert done.returncode == 2
+    assert "unknown section 'fanout-that-does-not-exist'" in done.stderr
+    assert "scoring" in done.stderr
+
+
+def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
+    done = bench(tmp_path, "--skip", "scoring")
+    assert done.returncode == 2
+    assert "no section left to run" in done.stderr
