@@ -27,6 +27,9 @@ class FeedSubscriber:
         self.wakeup = asyncio.Event()
         self.close_code: int | None = None
 
+    def take(self) -> str | None:
+        return self.frames.popleft() if self.frames else None
+
     def push(self, text: str) -> None:
         if self.close_code is not None:
             return

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from comments.api.common import valid_article
+from comments.api.pump import pump
 from comments.errors import error_response
 from comments.hub import Subscriber
 from comments.metrics import Counter
@@ -95,36 +95,13 @@ async def live(websocket: WebSocket) -> None:
 
 
 async def _serve(websocket: WebSocket, sub: Subscriber, delivered: Counter) -> None:
-    writer = asyncio.create_task(_write(websocket, sub, delivered))
-    try:
-        # Clients have nothing to say on this socket; reading only notices the close.
-        # (Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.)
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-    except WebSocketDisconnect:
-        pass
-    finally:
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
-
-
-async def _write(websocket: WebSocket, sub: Subscriber, delivered: Counter) -> None:
-    while True:
-        await sub.wakeup.wait()
-        sub.wakeup.clear()
-        if sub.close_code is not None:
-            log.info("closing a socket that fell too far behind (%d)", sub.close_code)
-            await websocket.close(code=sub.close_code, reason="too slow; reconnect with since")
-            return
-        while (text := sub.take()) is not None:
-            await websocket.send_text(text)
-            delivered.inc(sub.taken)
-            if sub.close_code is not None:
-                sub.wakeup.set()
-                break
+    # Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.
+    await pump(
+        websocket,
+        sub,
+        close_reason="too slow; reconnect with since",
+        sent=lambda: delivered.inc(sub.taken),
+    )
 
 
 routes = [WebSocketRoute("/ws/v1/sites/{site}/articles/{article:path}", live)]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from comments import review
 from comments.api.common import article_of, parse_json_object, read_body, services, storable
+from comments.api.pump import pump
 from comments.errors import ApiError, error_response
-from comments.feed import FeedSubscriber
 from comments.models import SITE_SLUG
 from comments.services import Services
 from comments.sites import Site
@@ -179,29 +177,9 @@ async def queue_socket(websocket: WebSocket) -> None:
     sub = await svc.feed.attach(slug)
     try:
         await websocket.accept()
-        writer = asyncio.create_task(_write(websocket, sub))
-        try:
-            while (await websocket.receive())["type"] != "websocket.disconnect":
-                pass
-        except WebSocketDisconnect:
-            pass
-        finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+        await pump(websocket, sub, close_reason="too slow; reload the queue")
     finally:
         await svc.feed.detach(sub)
-
-
-async def _write(websocket: WebSocket, sub: FeedSubscriber) -> None:
-    while True:
-        await sub.wakeup.wait()
-        sub.wakeup.clear()
-        if sub.close_code is not None:
-            await websocket.close(code=sub.close_code, reason="too slow; reload the queue")
-            return
-        while sub.frames:
-            await websocket.send_text(sub.frames.popleft())
 
 
 routes = [
