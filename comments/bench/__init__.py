@@ -48,8 +48,7 @@ class Target:
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
     def __str__(self) -> str:
-        sign = "≥" if self.op == ">=" else "≤"
-        return f"{sign} {self.bound:g}" + (f" ({self.note})" if self.note else "")
+        return f"{self.op} {self.bound:g}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +183,7 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     print(format_table(chosen, results, targets, machine, quick=args.quick))
     if args.json:
         report = as_json(chosen, results, targets, machine, quick=args.quick, failed=failed)
-        print(json.dumps(report, ensure_ascii=False))
+        print(json.dumps(report))
     return 1 if failed else 0
 
 

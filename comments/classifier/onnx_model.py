@@ -13,7 +13,6 @@ a few hundredths): opt-in, since how far it drifts depends on the weights.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tempfile
 import time
@@ -163,34 +162,11 @@ class OnnxDetoxifyClassifier(Classifier):
         self.labels = torch_classifier.labels
         started = time.monotonic()
         self.exported = False
-        delta = math.inf
-        for attempt in ("cached", "fresh"):
-            if attempt == "fresh" or not target.is_file():
-                self._export(predictor.model, fp32, target, fresh=attempt == "fresh")
-                self.exported = True
-            try:
-                self.session = self._session(onnxruntime, target)
-                delta = self._probe_delta(torch_classifier)
-            except Exception as exc:
-                if attempt == "cached" and not self.exported:
-                    log.warning(
-                        "cached ONNX model %s is unusable (%s); exporting again", target, exc
-                    )
-                    continue
-                raise ClassifierLoadError(f"ONNX model {target} does not run: {exc}") from exc
-            if self.quantize or delta <= FP32_TOLERANCE:
-                break
-            if attempt == "cached" and not self.exported:
-                log.warning(
-                    "cached ONNX model %s differs from the checkpoint by %.2g; exporting again",
-                    target,
-                    delta,
-                )
-                continue
-            raise ClassifierLoadError(
-                f"the ONNX export of {path} scores up to {delta:.2g} away from torch "
-                f"(allowed {FP32_TOLERANCE:g}); use COMMENTS_DETOXIFY_BACKEND=torch"
-            )
+        try:
+            delta = self._open_checked(onnxruntime, torch_classifier, predictor.model, fp32, target)
+        except BaseException:
+            self.session = None  # never score with a model that did not pass the check
+            raise
         self.onnx_path = target
         self.probe_delta = delta
         # The torch model is needed no more: ONNX Runtime holds its own copy.
@@ -205,6 +181,49 @@ class OnnxDetoxifyClassifier(Classifier):
             "a fresh export" if self.exported else "the cached export",
             time.monotonic() - started,
             delta,
+        )
+
+    def _open_checked(
+        self,
+        onnxruntime: Any,
+        torch_classifier: DetoxifyClassifier,
+        model: Any,
+        fp32: Path,
+        target: Path,
+    ) -> float:
+        """Open *target*, exporting it when missing, or again when the cached one is
+        unusable or stale; return its largest score difference to torch on the probes.
+
+        Raises:
+            ClassifierLoadError: a fresh export does not run or does not match torch.
+        """
+        for attempt in ("cached", "fresh"):
+            if attempt == "fresh" or not target.is_file():
+                self._export(model, fp32, target, fresh=attempt == "fresh")
+                self.exported = True
+            try:
+                self.session = self._session(onnxruntime, target)
+                delta = self._probe_delta(torch_classifier)
+            except Exception as exc:
+                if attempt == "cached" and not self.exported:
+                    log.warning(
+                        "cached ONNX model %s is unusable (%s); exporting again", target, exc
+                    )
+                    continue
+                raise ClassifierLoadError(f"ONNX model {target} does not run: {exc}") from exc
+            if self.quantize or delta <= FP32_TOLERANCE:
+                return delta
+            if attempt == "cached" and not self.exported:
+                log.warning(
+                    "cached ONNX model %s differs from the checkpoint by %.2g; exporting again",
+                    target,
+                    delta,
+                )
+                continue
+            break
+        raise ClassifierLoadError(
+            f"the ONNX export {target} scores up to {delta:.2g} away from torch "
+            f"(allowed {FP32_TOLERANCE:g}); use COMMENTS_DETOXIFY_BACKEND=torch"
         )
 
     def _export_dir(self, checkpoint: Path) -> Path:

@@ -88,15 +88,26 @@ def test_replaced_checkpoint_is_exported_anew(tiny_detoxify: TinyDetoxify, tmp_p
     assert max_difference(new.score_batch(MIXED), old.score_batch(MIXED)) > 1e-3
 
 
-def test_damaged_cached_export_is_replaced(tiny_detoxify: TinyDetoxify, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "other-weights"])
+def test_damaged_cached_export_is_replaced(
+    damage: str, tiny_detoxify: TinyDetoxify, tmp_path: Path
+) -> None:
     checkpoint = copy_checkpoint(tiny_detoxify, tmp_path / "models")
     exported = load_onnx(checkpoint, tiny_detoxify).onnx_path
     assert exported is not None
-    exported.write_bytes(b"half a model")
+    if damage == "truncated":
+        exported.write_bytes(exported.read_bytes()[:1000])
+    else:  # a valid model, but of other weights: it runs, and must not be used
+        other = build_tiny_detoxify(tmp_path / "other", seed=2)
+        other_export = load_onnx(other.checkpoint, tiny_detoxify).onnx_path
+        assert other_export is not None
+        shutil.copy2(other_export, exported)
     classifier = load_onnx(checkpoint, tiny_detoxify)
     assert classifier.exported
     assert classifier.probe_delta is not None and classifier.probe_delta < 1e-4
-    assert_valid(classifier, classifier.score_batch(MIXED), len(MIXED))
+    torch_scores = DetoxifyClassifier(checkpoint=checkpoint, config_dir=tiny_detoxify.config_dir)
+    torch_scores.load()
+    assert max_difference(classifier.score_batch(MIXED), torch_scores.score_batch(MIXED)) < 1e-4
 
 
 def test_checkpoint_that_does_not_fit_fails_to_load(
