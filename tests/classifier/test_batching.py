@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -15,6 +15,7 @@ from comments.classifier import (
     MicroBatcher,
 )
 from comments.classifier.profanity import ProfanityCheckClassifier
+from tests.conftest import wait_until
 
 TEXTS = [
     f"{word} comment number {i}"
@@ -64,17 +65,6 @@ class Gated(Recording):
 class Unloadable(ProfanityCheckClassifier):
     def load(self) -> None:
         raise ClassifierLoadError("weights are not there")
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition without blocking the loop; fail after *timeout* seconds.
-
-    Polling, because the conditions change in the worker thread, which has no
-    asyncio.Event to set.
-    """
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
 
 
 @pytest.fixture
@@ -166,7 +156,7 @@ async def test_a_hung_classifier_times_out_and_the_loop_keeps_running(
         await batcher.score("next")
 
     release.set()  # the runaway call returns; the batcher recovers
-    await until(lambda: batcher.status().state == "ok")
+    await wait_until(lambda: batcher.status().state == "ok")
     assert set(await batcher.score("thanks")) == {"profanity"}
 
 
@@ -201,9 +191,9 @@ async def test_close_fails_waiting_callers(
     batcher = MicroBatcher(gated, max_batch=1, max_wait_ms=0, timeout_s=30)
     await batcher.load()
     in_flight = asyncio.create_task(batcher.score("first"))
-    await until(gated.entered.is_set)
+    await wait_until(gated.entered.is_set)
     queued = asyncio.create_task(batcher.score("second"))
-    await until(lambda: batcher.queued == 1)
+    await wait_until(lambda: batcher.queued == 1)
     await batcher.close()
     for task in (in_flight, queued):
         with pytest.raises(ClassifierUnavailable, match="shut down"):
@@ -218,10 +208,10 @@ async def test_cancelled_callers_are_skipped_and_overload_fails_fast(
     gated = Gated(profanity_classifier, release)
     batcher = await loaded(closing, gated, max_batch=8, max_wait_ms=0, max_pending=2)
     first = asyncio.create_task(batcher.score("first"))
-    await until(gated.entered.is_set)  # the worker thread is busy with "first"
+    await wait_until(gated.entered.is_set)  # the worker thread is busy with "first"
     kept = asyncio.create_task(batcher.score("kept"))
     dropped = asyncio.create_task(batcher.score("dropped"))
-    await until(lambda: batcher.queued == 2)
+    await wait_until(lambda: batcher.queued == 2)
     with pytest.raises(ClassifierUnavailable, match="overloaded"):
         await batcher.score("one too many")
     dropped.cancel()
