@@ -41,7 +41,7 @@ async def readyz(request: Request) -> JSONResponse:
     ready = database["state"] == "ok" and broker["state"] == "ok"
     # A failed classifier does not make the node unready: it still serves reads and
     # sockets, and holds every new comment (fail closed) until the classifier is back.
-    classifier = svc.scorer.status().to_dict()
+    classifier = await svc.classifier_status()
     return JSONResponse(
         {"database": database, "broker": broker, "classifier": classifier},
         status_code=200 if ready else 503,

@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from comments.app import create_app
+    from comments.http_protocol import bounded_httptools
     from comments.logs import setup_logging
 
     setup_logging(settings)
@@ -43,7 +44,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline and a size cap on reading each request.
+        http=bounded_httptools(settings.request_timeout_s),
         ws="websockets-sansio",
         ws_per_message_deflate=settings.ws_per_message_deflate or args.ws_deflate,
         ws_ping_interval=settings.ws_ping_interval or None,
@@ -142,6 +144,17 @@ def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_store(settings, run))
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.logs import setup_logging
+    from comments.worker import run_worker
+
+    setup_logging(settings)
+    try:
+        return asyncio.run(run_worker(settings))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from comments.classifier import fetch_model
 
@@ -209,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = model_sub.add_parser("fetch", help="download Detoxify weights ahead of time")
     fetch.add_argument("model", nargs="?", default="original")
     model.set_defaults(func=cmd_model)
+
+    worker = sub.add_parser(
+        "worker",
+        help="score queued comments (with COMMENTS_SCORING=workers on the nodes)",
+        description="Take scoring jobs from the Redis Stream the nodes fill, score them "
+        "with the configured classifier, and publish or hold each comment. Run as many as "
+        "scoring needs; a job a dead worker held is taken over by another.",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     bench.add_parser(sub)
     return parser

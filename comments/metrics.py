@@ -205,7 +205,7 @@ class Metrics:
         self.rate_limited = Counter(
             "comments_rate_limited_total",
             "Requests refused by a rate limit (429), by limit: post_ip, post_author, "
-            "report, sockets_per_ip.",
+            "report, report_author, sockets_per_ip.",
             ["limit"],
         )
 
@@ -273,6 +273,11 @@ async def scrape(svc: Services) -> str:
         "Events stored but not handed to the broker (other nodes read them from the store).",
     )
     publish_failures.inc(hub.publish_failures)
+    limit_fallbacks = Counter(
+        "comments_rate_limit_fallbacks_total",
+        "Rate-limit checks made in this node's memory because Redis was unavailable.",
+    )
+    limit_fallbacks.inc(getattr(svc.limiter, "fallbacks", 0))
 
     status = svc.scorer.status()
     classifier = Gauge(
@@ -292,6 +297,7 @@ async def scrape(svc: Services) -> str:
             reconnects,
             broker_up,
             publish_failures,
+            limit_fallbacks,
             classifier,
         ]
     )

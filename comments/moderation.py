@@ -7,6 +7,7 @@ broadcast) or held. Nothing reaches a public socket before its decision.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -86,14 +87,14 @@ async def submit(
         raise ApiError(403, "closed", "this article is closed for comments")
     if author is not None and await svc.store.is_duplicate(author.id, sub.body, DUPLICATE_WINDOW):
         raise ApiError(409, "duplicate", "you posted this same comment a moment ago")
-    _rate_limit(svc, sub, author)
+    await _rate_limit(svc, sub, author)
 
     guest_token: str | None = None
     if author is None:
         assert new_guest_name is not None
         author, guest_token = await svc.store.create_guest(sub.site.slug, new_guest_name)
         # A new guest's first post counts against its own limit too.
-        svc.limiter.check(_author_key(author), _per_author(sub.site))
+        await svc.limiter.hit(_author_key(author), _per_author(sub.site))
     elif not is_guest(author):
         await svc.store.upsert_sso_author(sub.site.slug, author)  # first post, or a new name
     try:
@@ -108,8 +109,34 @@ async def submit(
         raise ApiError(
             422, "unknown_parent", "parent must be a published comment of the same article"
         ) from None
-    decided = await decide(svc, comment, sub.site)
-    return Submitted(comment=decided or comment, guest_token=guest_token)
+    return Submitted(comment=await _first_decision(svc, comment, sub.site), guest_token=guest_token)
+
+
+async def _first_decision(svc: Services, comment: Comment, site: Site) -> Comment:
+    """A new post's decision, made on this node or by a worker: the comment as it stands."""
+    if svc.dispatcher is None:
+        decided = await decide(svc, comment, site)
+    else:
+        decided = await _decide_by_worker(svc, comment, site)
+    if decided is None:  # decided elsewhere (a worker, another node's recovery)
+        decided = await svc.store.get_comment(comment.id) or comment
+    svc.metrics.posts.inc(decision=str(decided.status), code="")
+    return decided
+
+
+async def _decide_by_worker(svc: Services, comment: Comment, site: Site) -> Comment | None:
+    assert svc.dispatcher is not None
+
+    async def decided() -> bool:
+        now = await svc.store.get_comment(comment.id)
+        return now is None or now.status is not Status.PENDING
+
+    if await svc.dispatcher.dispatch(comment.id, svc.settings.worker_timeout_s, decided):
+        return None
+    # No worker answered in time (or Redis would not take the job): hold it unscored,
+    # as when the classifier is away. The job stays queued; the worker that takes it,
+    # or the workers' recovery pass, scores it and publishes it if it is clean.
+    return await apply_scores(svc, comment, site, None)
 
 
 async def decide(
@@ -126,6 +153,18 @@ async def decide(
         if site is None:
             return None
     scores = await svc.scorer.score(comment.body)
+    return await apply_scores(svc, comment, site, scores, rescoring=rescoring)
+
+
+async def apply_scores(
+    svc: Services,
+    comment: Comment,
+    site: Site,
+    scores: dict[str, float] | None,
+    *,
+    rescoring: bool = False,
+) -> Comment | None:
+    """The policy's half of ``decide``: ``scores`` None means the classifier gave none."""
     article = await svc.store.get_article(comment.site, comment.article)
     author = await svc.review.author_state(comment.site, comment.author.id)
     decision = policy.decide(
@@ -161,6 +200,7 @@ async def decide(
         comment.id,
         to,
         allowed_from=[Status.HELD] if rescoring else [Status.PENDING],
+        only_unscored=rescoring,
         values={
             "scores": json.dumps(scores or {}),
             "reasons": json.dumps(list(decision.reasons)),
@@ -169,8 +209,6 @@ async def decide(
     )
     if change is None:  # decided elsewhere meanwhile
         return None
-    if not rescoring:  # a post's first decision (a re-score is not a new post)
-        svc.metrics.posts.inc(decision=str(to), code="")
     if change.event is not None:
         svc.hub.publish(comment.site, comment.article, change.event)
     if rescoring:
@@ -221,15 +259,17 @@ async def delete_own(
     return change.comment
 
 
-def _rate_limit(svc: Services, sub: Submission, author: Author | None) -> None:
+async def _rate_limit(svc: Services, sub: Submission, author: Author | None) -> None:
     settings = sub.site.settings
-    limits = {
-        "post_ip": svc.limiter.check(
+    # Both counted at once: with Redis each is a round trip.
+    checks = {
+        "post_ip": svc.limiter.hit(
             f"ip:{sub.site.slug}:{sub.client_ip}", int(settings["posts_per_minute_per_ip"])
         )
     }
     if author is not None:
-        limits["post_author"] = svc.limiter.check(_author_key(author), _per_author(sub.site))
+        checks["post_author"] = svc.limiter.hit(_author_key(author), _per_author(sub.site))
+    limits = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     for limit, hit in limits.items():
         if hit is not None:
             svc.metrics.rate_limited.inc(limit=limit)

@@ -16,6 +16,9 @@ from typing import Any
 from comments.classifier.factory import DETOXIFY_BACKENDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
+SCORING_MODES = ("inline", "workers")
+# Scoring jobs travel on a Redis Stream, so workers need plain Redis.
+WORKER_BROKERS = ("redis://", "rediss://")
 
 
 class SettingsError(ValueError):
@@ -109,6 +112,9 @@ class Settings:
     ws_per_message_deflate: bool = False
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed ("" = nobody).
     trusted_proxies: str = ""
+    # A request must arrive whole (head and body) this long after its first byte, or it
+    # is answered 408 and its connection closed: slow senders cannot hold connections.
+    request_timeout_s: float = 20.0
     # How long an out-of-order event waits for the ones before it before the hub reads
     # the gap from the store.
     gap_wait_s: float = 0.05
@@ -128,6 +134,15 @@ class Settings:
     classifier_batch_wait_ms: float = 5.0
     # How often held-unscored and abandoned pending comments are looked for.
     recover_interval_s: float = 5.0
+    # Who scores posts: "inline" (this node's classifier) or "workers" (`comments
+    # worker` processes fed through a Redis Stream; needs a redis:// broker URL).
+    scoring: str = "inline"
+    # How long a post waits for a worker's decision before the node holds it unscored
+    # (a worker scores it later and publishes it if clean).
+    worker_timeout_s: float = 10.0
+    # A job a worker took and left unacknowledged this long is claimed by another
+    # worker: longer than scoring one batch takes, short enough to notice a dead worker.
+    worker_claim_idle_s: float = 30.0
     log_json: bool = False
     # Addresses and networks served /metrics (comma-separated; "" = nobody).
     metrics_allow: str = "127.0.0.1,::1"
@@ -137,7 +152,7 @@ class Settings:
         """Build settings from ``COMMENTS_*`` variables; raise SettingsError on bad ones."""
         env = os.environ if env is None else env
         d = cls()
-        return cls(
+        built = cls(
             database_url=normalize_database_url(env.get("COMMENTS_DATABASE_URL") or d.database_url),
             broker_url=env.get("COMMENTS_REDIS_URL") or d.broker_url,
             channel_prefix=env.get("COMMENTS_CHANNEL_PREFIX") or d.channel_prefix,
@@ -149,6 +164,7 @@ class Settings:
             ws_ping_timeout=_float(env, "COMMENTS_WS_PING_TIMEOUT", d.ws_ping_timeout),
             ws_per_message_deflate=_bool(env, "COMMENTS_WS_DEFLATE", d.ws_per_message_deflate),
             trusted_proxies=env.get("COMMENTS_TRUSTED_PROXIES", d.trusted_proxies),
+            request_timeout_s=_float(env, "COMMENTS_REQUEST_TIMEOUT_S", d.request_timeout_s),
             gap_wait_s=_float(env, "COMMENTS_GAP_WAIT_S", d.gap_wait_s),
             resync_interval_s=_float(env, "COMMENTS_RESYNC_INTERVAL_S", d.resync_interval_s),
             site_cache_s=_float(env, "COMMENTS_SITE_CACHE_S", d.site_cache_s),
@@ -169,9 +185,18 @@ class Settings:
                 env, "COMMENTS_CLASSIFIER_BATCH_WAIT_MS", d.classifier_batch_wait_ms
             ),
             recover_interval_s=_float(env, "COMMENTS_RECOVER_INTERVAL_S", d.recover_interval_s),
+            scoring=_choice(env, "COMMENTS_SCORING", d.scoring, SCORING_MODES),
+            worker_timeout_s=_float(env, "COMMENTS_WORKER_TIMEOUT_S", d.worker_timeout_s),
+            worker_claim_idle_s=_float(env, "COMMENTS_WORKER_CLAIM_IDLE_S", d.worker_claim_idle_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
         )
+        if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):
+            raise SettingsError(
+                "COMMENTS_SCORING=workers hands posts to workers through Redis: set "
+                "COMMENTS_REDIS_URL to a redis:// or rediss:// URL"
+            )
+        return built
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and the CLI use it)."""

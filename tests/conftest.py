@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from comments.app import create_app
+from comments.http_protocol import bounded_httptools
 from comments.settings import Settings
 from comments.store import Store, create_store
 
@@ -172,7 +173,8 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
             "host": "127.0.0.1",
             "port": port,
             "ws": "websockets-sansio",
-            "http": "httptools",
+            # What `comments serve` runs: httptools with a read deadline per request.
+            "http": bounded_httptools(settings.request_timeout_s),
             "log_level": "warning",
             "ws_max_size": 64 * 1024,
             "ws_per_message_deflate": settings.ws_per_message_deflate,

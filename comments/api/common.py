@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from comments.auth import bearer, verify_sso
 from comments.errors import ApiError
@@ -71,11 +71,16 @@ async def read_body(request: Request) -> bytes:
             raise too_large()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise too_large()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone, or cut off for sending too slowly (http_protocol.py): nobody reads this
+        # answer, but it is not a server error either.
+        raise ApiError(408, "request_timeout", "the request body did not arrive") from None
     return b"".join(chunks)
 
 

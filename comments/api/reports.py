@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -18,8 +20,11 @@ from comments.api.common import (
 )
 from comments.errors import ApiError
 from comments.models import Status
+from comments.ratelimit import retry_after
 
 REASON_MAX = 500
+# Reports a minute from one address, and from one reader (guest or signed in).
+PER_MINUTE = 30
 
 
 async def report(request: Request) -> JSONResponse:
@@ -44,14 +49,21 @@ async def report(request: Request) -> JSONResponse:
     author = await known_author(request, site)
     # One report per reader: a signed-in or guest reader by id, anyone else by address.
     reporter = author.id if author is not None else f"ip:{client_ip(request)}"
-    wait = svc.limiter.check(f"report:{site.slug}:{client_ip(request)}", 30)
+    # Per address, and per reader too: one reader may report from many addresses.
+    checks = {"report": svc.limiter.hit(f"report:{site.slug}:{client_ip(request)}", PER_MINUTE)}
+    if author is not None:
+        checks["report_author"] = svc.limiter.hit(f"report-author:{author.id}", PER_MINUTE)
+    limits = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    for limit, hit in limits.items():
+        if hit is not None:
+            svc.metrics.rate_limited.inc(limit=limit)
+    wait = max((w for w in limits.values() if w is not None), default=None)
     if wait is not None:
-        svc.metrics.rate_limited.inc(limit="report")
         raise ApiError(
             429,
             "rate_limited",
             "too many reports; try again shortly",
-            headers={"Retry-After": str(max(1, int(wait) + 1))},
+            headers={"Retry-After": retry_after(wait)},
         )
     count = await svc.review.add_report(comment.id, reporter.strip(), reason.strip())
     threshold = int(site.settings["reports_before_review"])

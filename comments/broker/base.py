@@ -11,6 +11,8 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from comments.broker.reconnect import safe_url
+
 MessageHandler = Callable[[str, bytes], None]
 ResyncHandler = Callable[[], None]
 
@@ -80,17 +82,24 @@ BROKERS = {
     "memory": "comments.broker.memory:MemoryBroker",
     "redis": "comments.broker.redis:RedisBroker",
     "rediss": "comments.broker.redis:RedisBroker",
+    "redis-cluster": "comments.broker.cluster:RedisClusterBroker",
+    "rediss-cluster": "comments.broker.cluster:RedisClusterBroker",
 }
 
 
 def create_broker(url: str) -> Broker:
-    """The broker for ``memory://`` or ``redis://host:port/db`` (``rediss://`` for TLS)."""
+    """The broker for a URL: ``memory://`` (in-process, one node), ``redis://host:port/db``
+    (Redis pub/sub) or ``redis-cluster://host:port[,host:port...]`` (Redis Cluster sharded
+    pub/sub, from any of those seed nodes); ``rediss://`` and ``rediss-cluster://`` for TLS.
+
+    Raises:
+        ValueError: unknown scheme, or a URL its broker cannot read.
+    """
     scheme = url.split("://", 1)[0] if "://" in url else ""
     target = BROKERS.get(scheme)
     if target is None:
-        raise ValueError(
-            f"unknown broker URL {url!r}: use one of " + ", ".join(f"{s}://" for s in BROKERS)
-        )
+        schemes = ", ".join(f"{s}://" for s in BROKERS)
+        raise ValueError(f"unknown broker URL {safe_url(url)!r}: use one of {schemes}")
     module, name = target.split(":")
     cls = getattr(importlib.import_module(module), name)
     broker: Broker = cls(url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 
 import redis.asyncio as aioredis
@@ -18,11 +17,10 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from comments.broker.base import Broker, BrokerUnavailable
+from comments.broker.reconnect import Backoff, safe_url
 
 log = logging.getLogger("comments.broker")
 
-BACKOFF_FIRST_S = 0.1
-BACKOFF_MAX_S = 5.0
 # How long a read waits before the loop checks the connection's health again.
 POLL_S = 1.0
 
@@ -95,7 +93,7 @@ class RedisBroker(Broker):
                     await self._pubsub.unsubscribe(channel)
 
     async def _run(self) -> None:
-        backoff = BACKOFF_FIRST_S
+        backoff = Backoff()
         lost = False
         while True:
             pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
@@ -112,7 +110,7 @@ class RedisBroker(Broker):
                     self.on_resync()
                 else:
                     log.info("redis broker connected to %s", self._safe_url)
-                backoff = BACKOFF_FIRST_S
+                backoff.reset()
                 lost = False
                 await self._read(pubsub)
             except asyncio.CancelledError:
@@ -129,9 +127,7 @@ class RedisBroker(Broker):
             self._healthy = False
             self._pubsub = None
             await self._close(pubsub)
-            # Full jitter keeps N nodes from reconnecting in lockstep after a restart.
-            await asyncio.sleep(random.uniform(0, backoff))
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            await backoff.wait()
 
     async def _read(self, pubsub: PubSub) -> None:
         while True:
@@ -155,7 +151,4 @@ class RedisBroker(Broker):
     @property
     def _safe_url(self) -> str:
         # Never log a password embedded in the URL.
-        if "@" in self.url:
-            scheme, rest = self.url.split("://", 1)
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return self.url
+        return safe_url(self.url)

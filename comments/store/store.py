@@ -489,6 +489,7 @@ class Store:
         *,
         allowed_from: Sequence[Status],
         values: dict[str, Any] | None = None,
+        only_unscored: bool = False,
     ) -> Change | None:
         """Move a comment to ``to`` if it is in one of ``allowed_from``; None otherwise.
 
@@ -496,7 +497,8 @@ class Store:
         nodes or moderators race for the same comment exactly one wins. Publishing
         assigns a seq and writes ``comment.published``; leaving ``published`` writes
         ``comment.removed``. ``values`` sets other columns in the same update
-        (scores, reasons, unscored, reports).
+        (scores, reasons, unscored, reports). ``only_unscored`` also requires a comment
+        held without a score: a re-score delivered twice then changes it once.
 
         Raises:
             NotFound: no such comment.
@@ -505,13 +507,16 @@ class Store:
             current = await self._get_comment(conn, comment_id)
             if current is None:
                 raise NotFound(comment_id)
+            conditions = [
+                comments.c.id == comment_id,
+                comments.c.status == current.status,
+                comments.c.status.in_([str(s) for s in allowed_from]),
+            ]
+            if only_unscored:
+                conditions.append(comments.c.unscored.is_(True))
             claimed = await conn.execute(
                 sa.update(comments)
-                .where(
-                    comments.c.id == comment_id,
-                    comments.c.status == current.status,
-                    comments.c.status.in_([str(s) for s in allowed_from]),
-                )
+                .where(*conditions)
                 .values(status=to, updated_at=utcnow(), **(values or {}))
             )
             if not claimed.rowcount:

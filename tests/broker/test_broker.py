@@ -1,61 +1,31 @@
-"""Brokers: every case runs on the in-process broker and on real Redis (``broker_url``);
-the Redis-only cases run two brokers as two nodes, and stop and restart a redis-server of
-the test's own to check that a lost connection is noticed, reported and recovered from.
+"""Brokers: every case runs on the in-process broker, on real Redis and on a real Redis
+Cluster (``broker_url``, widened here); the Redis-only cases run two brokers as two nodes,
+and stop and restart a redis-server of the test's own to check that a lost connection is
+noticed, reported and recovered from. tests/broker/test_cluster.py has the cluster's own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from comments.broker import BrokerUnavailable, create_broker
+from comments.broker.cluster import RedisClusterBroker
 from comments.broker.memory import MemoryBroker
 from comments.broker.redis import RedisBroker
+from tests.broker.conftest import RECONNECT_S, MakeNode, RedisCluster
 from tests.conftest import REDIS_URL, PrivateRedis, wait_until
 
-# Reconnecting waits out a backoff of up to 5 s (with jitter) after a failed attempt.
-RECONNECT_S = 30.0
 
-
-class Node:
-    """A broker and what it received, as one node of a deployment holds them."""
-
-    def __init__(self, url: str) -> None:
-        self.broker = create_broker(url)
-        self.received: list[tuple[str, bytes]] = []
-        self.resyncs = 0
-        self.broker.set_handlers(self._on_message, self._on_resync)
-
-    def _on_message(self, channel: str, data: bytes) -> None:
-        self.received.append((channel, data))
-
-    def _on_resync(self) -> None:
-        self.resyncs += 1
-
-    def got(self, channel: str) -> list[bytes]:
-        return [data for ch, data in self.received if ch == channel]
-
-
-MakeNode = Callable[[str], Awaitable[Node]]
-
-
-@pytest.fixture
-async def make_node() -> AsyncIterator[MakeNode]:
-    """Factory: ``await make_node(url)`` → a connected, healthy Node."""
-    nodes: list[Node] = []
-
-    async def make(url: str) -> Node:
-        node = Node(url)
-        nodes.append(node)
-        await node.broker.connect()
-        await wait_until(lambda: node.broker.healthy)
-        return node
-
-    yield make
-    for node in nodes:
-        await node.broker.disconnect()
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """This module's cases also run on the cluster broker. Only here: the suite-wide
+    ``broker_url`` (memory, redis) would run every test of the suite a third time."""
+    if request.param == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    return "memory://" if request.param == "memory" else REDIS_URL
 
 
 # -- every broker -----------------------------------------------------------------------
@@ -174,6 +144,10 @@ async def test_broker_is_unhealthy_before_connect_and_after_disconnect(
         pytest.param("memory://", MemoryBroker, id="memory"),
         pytest.param("redis://127.0.0.1:6379/0", RedisBroker, id="redis"),
         pytest.param("rediss://127.0.0.1:6380/0", RedisBroker, id="rediss"),
+        pytest.param(
+            "redis-cluster://127.0.0.1:7000,127.0.0.1:7001", RedisClusterBroker, id="cluster"
+        ),
+        pytest.param("rediss-cluster://127.0.0.1:7000", RedisClusterBroker, id="cluster-tls"),
     ],
 )
 async def test_create_broker_picks_by_scheme(url: str, kind: type) -> None:
@@ -196,7 +170,7 @@ def test_create_broker_rejects_unknown_scheme(url: str) -> None:
     with pytest.raises(ValueError) as raised:
         create_broker(url)
     message = str(raised.value)
-    for valid in ("memory://", "redis://", "rediss://"):
+    for valid in ("memory://", "redis://", "rediss://", "redis-cluster://", "rediss-cluster://"):
         assert valid in message
 
 

@@ -106,15 +106,14 @@ def test_workloads_take_their_settings_from_the_configmap_and_secret(
 def test_workloads_run_the_entrypoints_commands(manifests: Manifests) -> None:
     expected = {
         ("Deployment", "comments-node"): ["serve"],
-        ("Deployment", "comments-worker"): ["worker"],  # being built (issue 7)
+        ("Deployment", "comments-worker"): ["worker"],
         ("Job", "comments-migrate"): ["migrate"],
     }
     for key, args in expected.items():
         c = container(manifests[key])
         # `command:` would replace the entrypoint (and its torch threads): only args.
         assert "command" not in c and c["args"] == args, key
-        if args != ["worker"]:
-            assert build_parser().parse_args(args).command == args[0]
+        assert build_parser().parse_args(args).command == args[0]
 
 
 def test_settings_are_real_comments_settings(manifests: Manifests) -> None:
