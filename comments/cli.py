@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -28,6 +29,17 @@ from comments.store.store import NotFound
 
 class CliError(Exception):
     pass
+
+
+def drain_seconds(settings: Settings) -> int:
+    """How long SIGTERM waits for requests in flight: at least 10 s, and longer than a
+    post can wait for its score, so no post is cut off mid-decision."""
+    wait = (
+        settings.worker_timeout_s
+        if settings.scoring == "workers"
+        else (settings.classifier_timeout_s)
+    )
+    return max(10, math.ceil(wait) + 5)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,7 +68,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         forwarded_allow_ips=proxies or None,
         server_header=False,
         log_config=None,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=drain_seconds(settings),
     )
     server = uvicorn.Server(config)
     server.run()

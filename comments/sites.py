@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -198,18 +199,40 @@ class SiteCache:
         self.store = store
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Site | None]] = {}
+        self._loading: dict[str, asyncio.Task[Site | None]] = {}
 
     async def get(self, slug: str) -> Site | None:
-        now = time.monotonic()
         hit = self._cache.get(slug)
-        if hit is not None and now - hit[0] < self.ttl_s:
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
+        # One read per slug at a time: under a flood, every request in flight misses
+        # together when the entry expires, and each would take a database connection
+        # for the same row (a stampede on the pool, every ttl_s).
+        loading = self._loading.get(slug)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(slug))
+            self._loading[slug] = loading
+            loading.add_done_callback(lambda task: self._loaded(slug, task))
+        # Shielded: a caller that gives up does not cancel the others' read.
+        return await asyncio.shield(loading)
+
+    async def _load(self, slug: str) -> Site | None:
+        now = time.monotonic()
         stored = await self.store.get_site(slug)
         site = None if stored is None else Site(slug=slug, settings=merged(stored))
-        if len(self._cache) > 10_000:  # unknown slugs must not grow this forever
-            self._cache.clear()
-        self._cache[slug] = (now, site)
+        if self._loading.get(slug) is asyncio.current_task():  # not forgotten meanwhile
+            if len(self._cache) > 10_000:  # unknown slugs must not grow this forever
+                self._cache.clear()
+            self._cache[slug] = (now, site)
         return site
+
+    def _loaded(self, slug: str, task: asyncio.Task[Site | None]) -> None:
+        if self._loading.get(slug) is task:
+            del self._loading[slug]
+        if not task.cancelled():
+            task.exception()  # its callers got it; no "never retrieved" noise
 
     def forget(self, slug: str) -> None:
         self._cache.pop(slug, None)
+        # A read already under way may predate the change: later callers read anew.
+        self._loading.pop(slug, None)

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from comments.settings import normalize_database_url
+from comments.cli import drain_seconds
+from comments.settings import Settings, normalize_database_url
 from comments.store import create_store
 
 SECRET = "partner-signing-secret-0123456789"
@@ -260,3 +261,12 @@ def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 3 and "database is unavailable" in r.stderr
     assert "Traceback" not in r.stderr
     assert_refused(make_cli("mysql://db/comments", tmp_path)("migrate"), "COMMENTS_DATABASE_URL")
+
+
+def test_the_drain_outlasts_the_longest_wait_for_a_score() -> None:
+    # A post waits up to the classifier's (or the workers') timeout: SIGTERM must not cut
+    # it off with a 500 and leave its comment pending.
+    assert drain_seconds(Settings()) == 10
+    assert drain_seconds(Settings(classifier_timeout_s=12)) == 17
+    workers = Settings(scoring="workers", broker_url="redis://x", worker_timeout_s=30)
+    assert drain_seconds(workers) == 35

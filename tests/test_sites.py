@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -222,3 +223,23 @@ async def test_site_cache_honours_its_ttl(store: Store) -> None:
     site = await cached.get("news")
     assert site is not None and site.guests is True
     assert await cached.get("unknown") is not None
+
+
+async def test_site_cache_reads_once_for_requests_that_miss_together(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a flood, every request in flight misses when the entry expires: they share
+    # one read of the site rather than each taking a database connection for it.
+    await store.create_site("news", {"guests": True})
+    reads: list[str] = []
+    real_get_site = store.get_site
+
+    async def counted(slug: str) -> dict[str, Any] | None:
+        reads.append(slug)
+        return await real_get_site(slug)
+
+    monkeypatch.setattr(store, "get_site", counted)
+    cache = SiteCache(store, ttl_s=0)  # every call is a miss
+    sites = await asyncio.gather(*(cache.get("news") for _ in range(50)))
+    assert reads == ["news"]
+    assert all(site is not None and site.guests is True for site in sites)

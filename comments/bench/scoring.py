@@ -196,7 +196,44 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
         figures["classifier_mean_delta_int8"] = _mean_delta(naive.scores, ours[-1].scores)
     for variant in ours:
         figures[f"scoring_{variant.key}_load_s"] = variant.load_s
+    # The ceiling: how fast this machine multiplies fp32 matrices of the model's shape,
+    # against the useful arithmetic ONNX fp32 did (padding excluded).
+    shape = SHAPES[args.model_size]
+    context.progress("measuring this machine's fp32 matrix-multiply rate")
+    gemm = _gemm_gflops(shape["hidden_size"], shape["intermediate_size"], args.threads)
+    useful = sum(_flops(n, shape) for n in token_counts) / 1e9
+    figures["scoring_gemm_gflops"] = gemm
+    figures["scoring_onnx_gflops"] = useful / (count / speed["onnx"])
+    figures["scoring_onnx_share_of_gemm"] = figures["scoring_onnx_gflops"] / gemm
     return figures
+
+
+def _flops(tokens: int, shape: dict[str, int]) -> float:
+    """Floating-point operations (2 per multiply-add) of one comment through the encoder:
+    the projections and the feed-forward (which dominate), and the attention products."""
+    h, ffn, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * ffn) + 4 * tokens * tokens * h
+    return float(layers * per_layer)
+
+
+def _gemm_gflops(hidden: int, ffn: int, threads: int, seconds: float = 2.0) -> float:
+    """fp32 GFLOP/s of torch's matrix multiply on a feed-forward-shaped product (a batch
+    of 16 comments of 64 tokens through the up-projection), with the scorer's threads."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(16 * 64, hidden), torch.randn(hidden, ffn)
+        for _ in range(3):
+            torch.mm(a, b)
+        runs, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            torch.mm(a, b)
+            runs += 1
+        return 2 * a.shape[0] * hidden * ffn * runs / elapsed / 1e9
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _split(items: Sequence[str], parts: int) -> list[Sequence[str]]:
@@ -247,6 +284,9 @@ SECTION = Section(
         "scoring_torch_batched_load_s": "torch backend load, s",
         "scoring_onnx_load_s": "ONNX load, s (includes the export when not cached)",
         "scoring_onnx_int8_load_s": "ONNX int8 load, s (includes quantising when not cached)",
+        "scoring_gemm_gflops": "this machine's fp32 matrix multiply, GFLOP/s (the ceiling)",
+        "scoring_onnx_gflops": "ONNX fp32: useful GFLOP/s (padding excluded)",
+        "scoring_onnx_share_of_gemm": "ONNX fp32's useful GFLOP/s / the machine's matmul rate",
     },
     targets={
         "classifier_speedup": Target(">=", 4.0),

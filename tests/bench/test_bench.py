@@ -49,6 +49,8 @@ def test_quick_scoring_benchmark_prints_figures(tmp_path: Path) -> None:
     for name in SPEEDS:
         assert is_positive(report[f"scoring_{name}_per_s"]), name
     assert is_positive(report["classifier_speedup_int8"])
+    for ceiling in ("scoring_gemm_gflops", "scoring_onnx_gflops", "scoring_onnx_share_of_gemm"):
+        assert is_positive(report[ceiling]), ceiling
     assert math.isfinite(report["classifier_max_delta_int8"])
     assert report["scoring_comments"] == 200  # --quick's default
     assert report["sections"] == ["scoring"] and report["failed"] == []

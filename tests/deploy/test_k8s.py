@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from comments.cli import build_parser
+from comments.cli import build_parser, drain_seconds
 from comments.settings import Settings
 from tests.deploy.conftest import K8S, ROOT, dockerfile_stages
 
@@ -192,10 +191,13 @@ def test_ingress_keeps_sockets_open_for_an_hour(manifests: Manifests) -> None:
     assert manifests["Ingress", "comments"]["spec"]["ingressClassName"] == "nginx"
 
 
-def uvicorn_drain_seconds() -> int:
-    match = re.search(r"timeout_graceful_shutdown=(\d+)", (ROOT / "comments/cli.py").read_text())
-    assert match, "comments serve no longer sets timeout_graceful_shutdown"
-    return int(match.group(1))
+def uvicorn_drain_seconds(manifests: Manifests) -> int:
+    """The drain `comments serve` runs with under the ConfigMap's and Secret's settings."""
+    env = {
+        **manifests["ConfigMap", "comments-config"]["data"],
+        **manifests["Secret", "comments-secrets"]["stringData"],
+    }
+    return drain_seconds(Settings.from_env(env))
 
 
 def test_termination_grace_outlasts_prestop_and_the_socket_drain(manifests: Manifests) -> None:
@@ -205,7 +207,8 @@ def test_termination_grace_outlasts_prestop_and_the_socket_drain(manifests: Mani
     # The endpoint must leave the Service before SIGTERM: at least two readiness periods.
     readiness = container(node_deployment(manifests))["readinessProbe"]
     assert int(pre_stop[1]) >= 2 * readiness["periodSeconds"]
-    assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + uvicorn_drain_seconds()
+    drain = uvicorn_drain_seconds(manifests)
+    assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + drain
 
 
 def test_rolling_update_never_lowers_capacity(manifests: Manifests) -> None:

@@ -7,18 +7,17 @@ the widget does (to another node, with `since`) and every seq is counted on ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import websockets
-from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import REDIS_URL, Node, add_site, free_port, wait_until
-from tests.live import events_of, post, socket_url
+from tests.conftest import REDIS_URL, Node, add_site, wait_until
+from tests.faults.readers import Reader
+from tests.live import post
+from tests.tcp_proxy import TcpProxy
 
 StartNode = Callable[[dict[str, str]], Node]
 ARTICLE = "2025/07/lavrov-kim"
@@ -34,41 +33,6 @@ def node_env(database_url: str, prefix: str) -> dict[str, str]:
     }
 
 
-class Reader:
-    """A client that follows the thread across node failures, like the widget: on a
-    dropped socket it reconnects to the next node with ``since`` = the last seq seen."""
-
-    def __init__(self, nodes: list[Node], first: int) -> None:
-        self.nodes = nodes
-        self.index = first
-        self.seqs: list[int] = []
-        self.reconnects = 0
-        self.connected = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            node = self.nodes[self.index % len(self.nodes)]
-            since = self.seqs[-1] if self.seqs else 0
-            try:
-                async with websockets.connect(
-                    socket_url(node.ws_url, "news", ARTICLE, since), open_timeout=5
-                ) as ws:
-                    self.connected.set()
-                    async for frame in ws:
-                        self.seqs.extend(int(e["seq"]) for e in events_of(frame))
-            except (OSError, ConnectionClosed, TimeoutError):
-                pass
-            self.reconnects += 1
-            self.index += 1  # that node is gone or going: try the next one
-            await asyncio.sleep(0.05)  # reconnect pacing, not synchronisation
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
 async def test_a_node_killed_mid_stream_loses_no_event_for_its_clients(
     postgres_url: str, channel_prefix: str, start_node: StartNode
 ) -> None:
@@ -76,7 +40,9 @@ async def test_a_node_killed_mid_stream_loses_no_event_for_its_clients(
     env = node_env(postgres_url, channel_prefix)
     nodes = list(await asyncio.gather(*(asyncio.to_thread(start_node, env) for _ in range(3))))
     doomed, b, c = nodes
-    readers = [Reader(nodes, 0) for _ in range(4)] + [Reader(nodes, 1) for _ in range(2)]
+    readers = [Reader(nodes, 0, ARTICLE) for _ in range(4)] + [
+        Reader(nodes, 1, ARTICLE) for _ in range(2)
+    ]
     for reader in readers:
         await asyncio.wait_for(reader.connected.wait(), 10)
     total = 60
@@ -99,46 +65,6 @@ async def test_a_node_killed_mid_stream_loses_no_event_for_its_clients(
     finally:
         for reader in readers:
             await reader.stop()
-
-
-class TcpProxy:
-    """A loopback TCP forwarder the test can cut: stopping it closes the listener and
-    every open connection, so PostgreSQL becomes unreachable for the node behind it."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.writers.update((writer, up_writer))
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self.writers.difference_update((writer, up_writer))
 
 
 async def _count(url: str, table: str) -> int:

@@ -30,7 +30,7 @@ from comments.services import Services
 from comments.settings import Settings, SettingsError
 from comments.store import create_store
 from comments.worker import Worker
-from tests.conftest import REDIS_URL, Node, RunningServer, add_site, free_port, wait_until
+from tests.conftest import REDIS_URL, Node, RunningServer, add_site, wait_until
 from tests.live import events_of, socket_url
 from tests.moderation import (
     ARTICLE,
@@ -42,6 +42,7 @@ from tests.moderation import (
     mod_settings,
     post,
 )
+from tests.tcp_proxy import TcpProxy
 
 StartServer = Callable[..., Any]
 StartNode = Callable[[dict[str, str]], Node]
@@ -214,43 +215,6 @@ async def published_events(database_url: str) -> list[str]:
 # -- processes ----------------------------------------------------------------------------
 
 
-class StallProxy:
-    """A loopback TCP forwarder to PostgreSQL that the test can stall: while stalled,
-    bytes stop moving both ways, so whoever queries through it hangs mid-query."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.flowing.set()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await src.read(65536):
-                    await self.flowing.wait()
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
 def process_env(database_url: str, prefix: str, **extra: str) -> dict[str, str]:
     return {
         "COMMENTS_DATABASE_URL": database_url,
@@ -327,14 +291,13 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_nothing_twi
     node = await asyncio.to_thread(start_node, patient)
     # Worker A reaches PostgreSQL through a proxy the test stalls: A reads a batch from
     # the stream, then hangs deciding it — and is killed there.
-    proxy = StallProxy(5432)
+    proxy = TcpProxy(5432)
     await proxy.start()
-    via_proxy = postgres_url.replace("@127.0.0.1:5432", f"@127.0.0.1:{proxy.port}")
-    assert via_proxy != postgres_url
+    via_proxy = proxy.url_for(postgres_url)
     claim_env = {"COMMENTS_WORKER_CLAIM_IDLE_S": "2", "COMMENTS_RECOVER_INTERVAL_S": "0"}
     doomed = start_worker(process_env(via_proxy, channel_prefix, **claim_env))
     await wait_until(lambda: live_workers(channel_prefix), timeout=60)
-    proxy.flowing.clear()
+    proxy.stall()
     total = 12
     async with (
         httpx.AsyncClient(base_url=node.url, timeout=60) as http,
@@ -352,7 +315,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_nothing_twi
         held_by_doomed = sum((await pending_of(channel_prefix)).values())
         doomed.proc.kill()  # SIGKILL mid-batch: no XACK, no goodbye
         doomed.proc.wait(10)
-        await proxy.close()
+        await proxy.stop()
         start_worker(process_env(postgres_url, channel_prefix, **claim_env))
         answers = await asyncio.wait_for(asyncio.gather(*posts), 60)
         assert [r.status_code for r in answers] == [201] * total, [r.text for r in answers]
