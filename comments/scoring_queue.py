@@ -11,24 +11,30 @@ Workers share one consumer group (``scorers``): each job goes to one worker; a j
 unacknowledged for ``COMMENTS_WORKER_CLAIM_IDLE_S`` is taken over with XAUTOCLAIM. Live
 workers keep a heartbeat in the sorted set ``{prefix}:scoring:workers`` so nodes can
 report on ``/readyz`` whether anyone is scoring.
+
+Redis may be a Redis Cluster (comments/redis_client.py). Every command and every MULTI
+here names one key, so the stream and the heartbeat set need not share a slot and keep
+the names they have on one server; the stream, and so all scoring traffic, lives on the
+master of its slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from comments import redis_client
 from comments.broker import BrokerUnavailable
 
 log = logging.getLogger("comments.scoring_queue")
@@ -52,6 +58,27 @@ def workers_key(prefix: str) -> str:
     return f"{prefix}:scoring:workers"
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _on_redis(
+    method: Callable[Concatenate[ScoringStream, P], Awaitable[T]],
+) -> Callable[Concatenate[ScoringStream, P], Coroutine[Any, Any, T]]:
+    """What a method of ScoringStream needs to run on a cluster as on one server: the
+    slot map known first, and a cluster out of reach raised as a RedisError, which the
+    callers (the worker's retry loop, ``/readyz``, the node's start-up) handle as Redis
+    being away."""
+
+    @functools.wraps(method)
+    async def call(stream: ScoringStream, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with redis_client.cluster_errors_as_redis_errors():
+            await redis_client.ready(stream.redis)
+            return await method(stream, *args, **kwargs)
+
+    return call
+
+
 def consumer_name() -> str:
     """Unique per worker process, readable in XINFO: host, pid and a random tag."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -70,15 +97,17 @@ class ScoringStream:
     """The stream and its consumer group, as nodes and workers both use them."""
 
     def __init__(self, url: str, prefix: str) -> None:
+        """``url`` names one Redis or a Redis Cluster."""
         self.key = stream_key(prefix)
         self.workers = workers_key(prefix)
-        self.redis = aioredis.Redis.from_url(
+        self.redis = redis_client.connect(
             url, socket_timeout=5.0, socket_connect_timeout=2.0, health_check_interval=5
         )
 
     async def close(self) -> None:
         await self.redis.aclose()
 
+    @_on_redis
     async def ensure_group(self) -> None:
         """Create the group at the stream's start, so jobs added before the first worker
         came up are still read. Both nodes and workers call it; the first one wins."""
@@ -108,6 +137,7 @@ class ScoringStream:
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
+    @_on_redis
     async def _add(self, comment_id: str, reply: str) -> None:
         await self.redis.xadd(
             self.key,
@@ -116,6 +146,7 @@ class ScoringStream:
             approximate=True,
         )
 
+    @_on_redis
     async def read(self, consumer: str, count: int, block_ms: int) -> list[Job]:
         """New jobs for this consumer (XREADGROUP ``>``), waiting up to ``block_ms``."""
         try:
@@ -133,6 +164,7 @@ class ScoringStream:
             jobs.extend(_job(entry, fields) for entry, fields in entries)
         return jobs
 
+    @_on_redis
     async def claim(self, consumer: str, idle_s: float, count: int) -> list[Job]:
         """Jobs another worker took and left unacknowledged for ``idle_s`` (it died or
         hangs), now this consumer's (XAUTOCLAIM)."""
@@ -149,6 +181,7 @@ class ScoringStream:
         # None fields and is dropped from the pending list by Redis itself.
         return [_job(entry, fields) for entry, fields in answer[1] if fields]
 
+    @_on_redis
     async def ack(self, jobs: list[Job]) -> None:
         """Done with these: acknowledged and removed, so the stream holds only work."""
         if not jobs:
@@ -159,6 +192,7 @@ class ScoringStream:
             pipe.xdel(self.key, *ids)
             await pipe.execute()
 
+    @_on_redis
     async def heartbeat(self, consumer: str) -> None:
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -166,6 +200,7 @@ class ScoringStream:
             pipe.zremrangebyscore(self.workers, "-inf", now - HEARTBEAT_TTL_S)
             await pipe.execute()
 
+    @_on_redis
     async def leave(self, consumer: str) -> None:
         """A worker stopping cleanly: no longer counted, and forgotten by the group when
         it holds no job (a worker that holds some leaves them to be claimed)."""
@@ -176,9 +211,11 @@ class ScoringStream:
         if not pending:
             await self.redis.xgroup_delconsumer(self.key, GROUP, consumer)
 
+    @_on_redis
     async def live_workers(self) -> int:
         return int(await self.redis.zcount(self.workers, time.time() - HEARTBEAT_TTL_S, "+inf"))
 
+    @_on_redis
     async def backlog(self) -> int:
         """Jobs in the stream: waiting for a worker or being scored."""
         return int(await self.redis.xlen(self.key))

@@ -17,8 +17,8 @@ from comments.classifier.factory import DETOXIFY_BACKENDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
 SCORING_MODES = ("inline", "workers")
-# Scoring jobs travel on a Redis Stream, so workers need plain Redis.
-WORKER_BROKERS = ("redis://", "rediss://")
+# Scoring jobs travel on a Redis Stream, so workers need Redis (one server or a cluster).
+WORKER_BROKERS = ("redis://", "rediss://", "redis-cluster://", "rediss-cluster://")
 
 
 class SettingsError(ValueError):
@@ -135,7 +135,7 @@ class Settings:
     # How often held-unscored and abandoned pending comments are looked for.
     recover_interval_s: float = 5.0
     # Who scores posts: "inline" (this node's classifier) or "workers" (`comments
-    # worker` processes fed through a Redis Stream; needs a redis:// broker URL).
+    # worker` processes fed through a Redis Stream; needs a Redis or Redis Cluster URL).
     scoring: str = "inline"
     # How long a post waits for a worker's decision before the node holds it unscored
     # (a worker scores it later and publishes it if clean).
@@ -194,7 +194,8 @@ class Settings:
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):
             raise SettingsError(
                 "COMMENTS_SCORING=workers hands posts to workers through Redis: set "
-                "COMMENTS_REDIS_URL to a redis:// or rediss:// URL"
+                "COMMENTS_REDIS_URL to a redis://, rediss://, redis-cluster:// or "
+                "rediss-cluster:// URL"
             )
         return built
 

@@ -25,7 +25,7 @@ from comments.broker import BrokerUnavailable
 from comments.models import Status
 from comments.scoring_queue import HEARTBEAT_EVERY_S, Job, ScoringStream, consumer_name
 from comments.services import Services
-from comments.settings import Settings
+from comments.settings import WORKER_BROKERS, Settings
 
 log = logging.getLogger("comments.worker")
 
@@ -107,7 +107,7 @@ class Worker:
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """The ``comments worker`` process: until SIGTERM or SIGINT, or ``stop`` is set."""
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
+    if not settings.broker_url.startswith(WORKER_BROKERS):
         raise ValueError("a worker takes its jobs from Redis: set COMMENTS_REDIS_URL")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

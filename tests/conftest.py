@@ -29,6 +29,9 @@ from comments.http_protocol import bounded_httptools
 from comments.settings import Settings
 from comments.store import Store, create_store
 
+# The real Redis Cluster fixtures, here so that one session cluster serves every directory.
+from tests.cluster import redis_cluster, redis_cluster_session  # noqa: F401
+
 PG_HOST = os.environ.get("COMMENTS_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("COMMENTS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("COMMENTS_TEST_PG_USER", "postgres")

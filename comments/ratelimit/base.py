@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 LIMITERS = {
     "redis": "comments.ratelimit.redis:RedisRateLimiter",
     "rediss": "comments.ratelimit.redis:RedisRateLimiter",
+    "redis-cluster": "comments.ratelimit.redis:RedisRateLimiter",
+    "rediss-cluster": "comments.ratelimit.redis:RedisRateLimiter",
 }
 MEMORY = "comments.ratelimit.memory:MemoryRateLimiter"
 
@@ -40,8 +42,9 @@ class RateLimiter(ABC):
 
 
 def create_limiter(url: str, prefix: str = "comments") -> RateLimiter:
-    """Shared through Redis for a ``redis://`` or ``rediss://`` broker URL, else in this
-    node's memory. ``prefix`` keeps deployments sharing one Redis apart."""
+    """Shared through Redis for a ``redis://``, ``rediss://`` or Redis Cluster
+    (``redis-cluster://``, ``rediss-cluster://``) URL, else in this node's memory.
+    ``prefix`` keeps deployments sharing one Redis apart."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     target = LIMITERS.get(scheme)
     module, name = (target or MEMORY).split(":")

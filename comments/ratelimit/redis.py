@@ -1,14 +1,16 @@
 """Rate limits shared by every node through Redis: a sorted set of hit times per key.
+Redis is one server or a Redis Cluster (comments/redis_client.py): the script touches one
+key, so on a cluster it runs on the master of that key's slot, and keys spread over them.
 
 One Lua script drops the hits that left the window, counts the rest and adds this one,
 atomically, so nodes hitting one key at once never both take the last slot. Hit times
 come from the Redis server's clock, the one clock every node shares. Keys expire with
 their window, so an idle client leaves nothing behind.
 
-Redis being away must not fail a post: each check then falls back to this node's memory
-(a per-node limit rather than none), logged once per outage and counted in
-``fallbacks``. After a failure Redis is left alone for ``RETRY_S``, so an outage costs
-posts at most one short timeout per node per ``RETRY_S``.
+Redis (or the cluster) being away must not fail a post: each check then falls back to
+this node's memory (a per-node limit rather than none), logged once per outage and
+counted in ``fallbacks``. After a failure Redis is left alone for ``RETRY_S``, so an
+outage costs posts at most one short timeout per node per ``RETRY_S``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import secrets
 import time
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from comments import redis_client
 from comments.ratelimit.base import RateLimiter
 from comments.ratelimit.memory import MemoryRateLimiter
 
@@ -60,11 +62,12 @@ class RedisRateLimiter(RateLimiter):
     def __init__(
         self, url: str, prefix: str = "comments", *, clock: Callable[[], float] | None = None
     ) -> None:
-        """``clock`` (seconds) replaces the server's clock, for tests of the window."""
+        """``url`` names one Redis or a Redis Cluster; ``clock`` (seconds) replaces the
+        server's clock, for tests of the window."""
         self.prefix = f"{prefix}:ratelimit:"
         self.clock = clock
         # No retries: a post must not wait out a backoff; the memory fallback answers.
-        self._redis = aioredis.Redis.from_url(
+        self._redis = redis_client.connect(
             url,
             socket_timeout=TIMEOUT_S,
             socket_connect_timeout=TIMEOUT_S,
@@ -88,10 +91,8 @@ class RedisRateLimiter(RateLimiter):
         args: list[int | str] = [limit, math.ceil(window_s * 1e6), now, member]
         try:
             # The socket timeouts bound each read; this bounds the whole call.
-            wait_us = await asyncio.wait_for(
-                self._script(keys=[self.prefix + key], args=args), TIMEOUT_S * 2
-            )
-        except (RedisError, OSError, TimeoutError) as exc:
+            wait_us = await asyncio.wait_for(self._run(self.prefix + key, args), TIMEOUT_S * 2)
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._retry_at = time.monotonic() + RETRY_S
             if not self._outage:
                 self._outage = True
@@ -103,7 +104,11 @@ class RedisRateLimiter(RateLimiter):
         if self._outage:
             self._outage = False
             log.warning("rate limits are shared through Redis again")
-        return None if int(wait_us) < 0 else int(wait_us) / 1e6
+        return None if wait_us < 0 else wait_us / 1e6
+
+    async def _run(self, key: str, args: list[int | str]) -> int:
+        await redis_client.ready(self._redis)
+        return int(await self._script(keys=[key], args=args))
 
     def _fallback(self, key: str, limit: int, window_s: float) -> float | None:
         self.fallbacks += 1

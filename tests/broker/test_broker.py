@@ -14,7 +14,8 @@ from comments.broker import BrokerUnavailable, create_broker
 from comments.broker.cluster import RedisClusterBroker
 from comments.broker.memory import MemoryBroker
 from comments.broker.redis import RedisBroker
-from tests.broker.conftest import RECONNECT_S, MakeNode, RedisCluster
+from tests.broker.conftest import RECONNECT_S, MakeNode
+from tests.cluster import RedisCluster
 from tests.conftest import REDIS_URL, PrivateRedis, wait_until
 
 

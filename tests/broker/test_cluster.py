@@ -17,7 +17,8 @@ from redis.crc import key_slot
 from comments.broker import BrokerUnavailable, create_broker
 from comments.broker.cluster import ClusterURL, parse_cluster_url
 from comments.settings import Settings
-from tests.broker.conftest import RECONNECT_S, ClusterNode, MakeNode, RedisCluster
+from tests.broker.conftest import RECONNECT_S, MakeNode
+from tests.cluster import ClusterNode, RedisCluster
 from tests.conftest import RunningServer, add_site, wait_until
 from tests.live import post, recv_events, socket_url
 

@@ -1,13 +1,14 @@
-"""Rate limiters: every case runs on the in-memory limiter and on Redis (``make``); the
-Redis-only cases run two limiters as two nodes, and stop a redis-server of the test's own
-to check that limits fall back to memory and come back.
+"""Rate limiters: every case runs on the in-memory limiter, on Redis and on a real Redis
+Cluster (``make``); the Redis-only cases run two limiters as two nodes, and stop a
+redis-server of the test's own (or the whole cluster) to check that limits fall back to
+memory and come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from comments.ratelimit import RateLimiter, create_limiter
 from comments.ratelimit.memory import MemoryRateLimiter
 from comments.ratelimit.redis import RETRY_S, RedisRateLimiter
+from tests.cluster import CLUSTER_OK_S, ClusterNode, RedisCluster
 from tests.conftest import REDIS_URL, PrivateRedis, wait_until
 
 
@@ -31,17 +33,26 @@ class Clock:
 MakeLimiter = Callable[..., RateLimiter]
 
 
-@pytest.fixture(params=["memory", "redis"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis a ``redis`` or ``cluster`` run shares its counts through."""
+    if request.param == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def make(request: pytest.FixtureRequest, channel_prefix: str) -> AsyncIterator[MakeLimiter]:
     """Factory: ``make(clock)`` → a limiter of this run's kind, closed at teardown."""
     made: list[RateLimiter] = []
+    url = "" if request.param == "memory" else shared_url(request)
 
     def build(clock: Clock | None = None) -> RateLimiter:
         limiter: RateLimiter
         if request.param == "memory":
             limiter = MemoryRateLimiter(clock=clock) if clock else MemoryRateLimiter()
         else:
-            limiter = RedisRateLimiter(REDIS_URL, channel_prefix, clock=clock)
+            limiter = RedisRateLimiter(url, channel_prefix, clock=clock)
         made.append(limiter)
         return limiter
 
@@ -114,7 +125,12 @@ async def test_concurrent_hits_take_exactly_the_limit(make: MakeLimiter) -> None
 
 def test_built_from_the_broker_url(channel_prefix: str) -> None:
     assert isinstance(create_limiter("memory://", channel_prefix), MemoryRateLimiter)
-    for url in (REDIS_URL, "rediss://redis.example:6380/0"):
+    for url in (
+        REDIS_URL,
+        "rediss://redis.example:6380/0",
+        "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
+        "rediss-cluster://app:secret@redis.example:7000",
+    ):
         limiter = create_limiter(url, channel_prefix)
         assert isinstance(limiter, RedisRateLimiter)
         assert limiter.prefix.startswith(f"{channel_prefix}:")
@@ -123,11 +139,16 @@ def test_built_from_the_broker_url(channel_prefix: str) -> None:
 # -- Redis: shared by nodes, keys that vanish, an outage ----------------------------------
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def url(request: pytest.FixtureRequest) -> str:
+    return shared_url(request)
+
+
 @pytest.mark.redis
-async def test_two_nodes_share_one_count(channel_prefix: str) -> None:
-    a = RedisRateLimiter(REDIS_URL, channel_prefix)
-    b = RedisRateLimiter(REDIS_URL, channel_prefix)
-    other_deployment = RedisRateLimiter(REDIS_URL, f"{channel_prefix}-other")
+async def test_two_nodes_share_one_count(url: str, channel_prefix: str) -> None:
+    a = RedisRateLimiter(url, channel_prefix)
+    b = RedisRateLimiter(url, channel_prefix)
+    other_deployment = RedisRateLimiter(url, f"{channel_prefix}-other")
     try:
         assert await a.hit("ip:news:203.0.113.9", 3, 60) is None
         assert await b.hit("ip:news:203.0.113.9", 3, 60) is None
@@ -143,6 +164,30 @@ async def test_two_nodes_share_one_count(channel_prefix: str) -> None:
     finally:
         for limiter in (a, b, other_deployment):
             await limiter.close()
+
+
+@pytest.mark.redis
+async def test_on_a_cluster_counts_spread_over_the_masters(
+    redis_cluster: RedisCluster, channel_prefix: str
+) -> None:
+    """Each key's count lives on the master of its slot, so limits add no hot shard."""
+    limiter = RedisRateLimiter(redis_cluster.url, channel_prefix)
+
+    def counts_on(node: ClusterNode) -> int:
+        keys = node.command("KEYS", f"{channel_prefix}:ratelimit:*")
+        assert isinstance(keys, list)
+        return len(keys)
+
+    try:
+        for i in range(60):
+            assert await limiter.hit(f"post-ip:news:203.0.113.{i}", 1, 60) is None
+            assert await limiter.hit(f"post-ip:news:203.0.113.{i}", 1, 60) is not None
+        held = {node.port: counts_on(node) for node in redis_cluster.nodes}
+        assert sum(held.values()) == 60
+        assert all(held.values()), f"a master holds no count: {held}"
+        assert limiter.fallbacks == 0
+    finally:
+        await limiter.close()
 
 
 @pytest.mark.redis
@@ -172,16 +217,48 @@ async def test_keys_expire_with_their_window(channel_prefix: str) -> None:
 async def test_redis_away_falls_back_to_memory_then_shares_again(
     private_redis: PrivateRedis, channel_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    async def back() -> None:
+        private_redis.start()
+
+    await away_then_back(private_redis.url, private_redis.stop, back, channel_prefix, caplog)
+
+
+@pytest.mark.redis
+async def test_cluster_away_falls_back_to_memory_then_shares_again(
+    redis_cluster: RedisCluster, channel_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def away() -> None:
+        for node in redis_cluster.nodes:
+            node.stop()
+
+    async def back() -> None:
+        for node in redis_cluster.nodes:
+            node.start()
+        # Restarted masters rejoin and take their slots back (from nodes.conf) before
+        # they serve commands again.
+        await wait_until(redis_cluster.ok, timeout=CLUSTER_OK_S)
+
+    await away_then_back(redis_cluster.url, away, back, channel_prefix, caplog)
+
+
+async def away_then_back(
+    url: str,
+    away: Callable[[], None],
+    back: Callable[[], Awaitable[None]],
+    channel_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis at ``url`` goes ``away`` and comes ``back`` (empty) while two limiters use it."""
     caplog.set_level(logging.INFO, logger="comments.ratelimit")
-    limiter = RedisRateLimiter(private_redis.url, channel_prefix)
-    peer = RedisRateLimiter(private_redis.url, channel_prefix)
+    limiter = RedisRateLimiter(url, channel_prefix)
+    peer = RedisRateLimiter(url, channel_prefix)
 
     def warnings() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.name == "comments.ratelimit"]
 
     try:
         assert await limiter.hit("k", 2, 60) is None
-        private_redis.stop()
+        away()
         # Answers at once, from this node's memory: the limit still holds per node.
         assert await limiter.hit("k", 2, 60) is None
         assert await limiter.hit("k", 2, 60) is None
@@ -190,7 +267,7 @@ async def test_redis_away_falls_back_to_memory_then_shares_again(
         assert limiter.fallbacks == 3
         assert len(warnings()) == 1 and "memory" in warnings()[0]
 
-        private_redis.start()
+        await back()
 
         async def shared_again() -> bool:
             # A fresh Redis holds no count: the first hit there is allowed.

@@ -1,14 +1,16 @@
 """Scoring workers on a Redis Stream (``COMMENTS_SCORING=workers``), on real Redis.
 
 In-loop tests run a node (uvicorn) and workers in the test's event loop, on SQLite and
-PostgreSQL. The fault tests run `comments serve` and `comments worker` as processes: a
-worker killed with SIGKILL in the middle of a batch, and no worker at all.
+PostgreSQL, and once on a real Redis Cluster. The fault tests run `comments serve` and
+`comments worker` as processes: a worker killed with SIGKILL in the middle of a batch, and
+no worker at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -24,13 +26,16 @@ import sqlalchemy as sa
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from comments.broker import BrokerUnavailable
 from comments.models import Status
-from comments.scoring_queue import GROUP, ScoringStream, stream_key
+from comments.ratelimit.redis import RedisRateLimiter
+from comments.scoring_queue import GROUP, ScoringStream, stream_key, workers_key
 from comments.services import Services
 from comments.settings import Settings, SettingsError
 from comments.store import create_store
 from comments.worker import Worker
-from tests.conftest import REDIS_URL, Node, RunningServer, add_site, wait_until
+from tests.cluster import RedisCluster
+from tests.conftest import REDIS_URL, Node, RunningServer, add_site, free_port, wait_until
 from tests.live import events_of, socket_url
 from tests.moderation import (
     ARTICLE,
@@ -101,6 +106,9 @@ def test_workers_need_redis() -> None:
         }
     )
     assert (s.scoring, s.worker_timeout_s, s.worker_claim_idle_s) == ("workers", 3.0, 7.0)
+    for cluster in ("redis-cluster://10.0.0.1:7000,10.0.0.2:7000", "rediss-cluster://h:7000"):
+        s = Settings.from_env({"COMMENTS_SCORING": "workers", "COMMENTS_REDIS_URL": cluster})
+        assert (s.scoring, s.broker_url) == ("workers", cluster)
 
 
 # -- in one event loop --------------------------------------------------------------------
@@ -138,6 +146,78 @@ async def test_a_worker_decides_posts_and_the_node_answers_with_the_decision(
         assert worker.scored == 2
         # The node scored nothing itself: it has no model.
         assert node.services.scorer.batcher is None
+
+
+async def test_on_a_redis_cluster_a_worker_decides_posts(
+    sqlite_url: str,
+    channel_prefix: str,
+    start_server: StartServer,
+    redis_cluster: RedisCluster,
+) -> None:
+    """COMMENTS_REDIS_URL=redis-cluster://…: jobs, heartbeats, the worker's answers (shard
+    channels) and the rate limits all go through the cluster."""
+    await add_site(sqlite_url, posts_per_minute_per_ip=2)
+    settings = node_settings(sqlite_url, channel_prefix, broker_url=redis_cluster.url)
+    node = await start_server(settings)
+    async with worker_running(settings) as worker, node.client() as http:
+
+        async def workers_ready() -> bool:
+            r = await http.get("/readyz")
+            return bool(r.json()["classifier"]["state"] == "ok")
+
+        await wait_until(workers_ready, timeout=20)
+        ws = await reader(node)
+        try:
+            clean = await post(http, CLEAN)
+            assert clean.status_code == 201, clean.text
+            toxic = await post(http, TOXIC, guest=Guest("Bo"))
+            assert toxic.status_code == 202, toxic.text
+            assert toxic.json()["comment"]["status"] == "held"
+            assert await next_bodies(ws, 1) == [CLEAN]
+            third = await post(http, f"{CLEAN} again", guest=Guest("Cy"))
+            assert third.status_code == 429, third.text
+        finally:
+            await ws.close()
+        held = await node.services.review.item(toxic.json()["comment"]["id"])
+        assert held.reasons == [TOXIC_REASON] and not held.unscored
+        assert held.scores["profanity"] > 0.5
+        # Both jobs went through the stream on the master of its slot, and are done.
+        stream = stream_key(channel_prefix)
+        with redis_cluster.owner(stream).client() as owner:
+            info = owner.xinfo_stream(stream)
+        assert (info["entries-added"], info["length"]) == (2, 0)
+        beats = workers_key(channel_prefix)
+        assert redis_cluster.owner(beats).command("ZCARD", beats) == 1
+    assert worker.scored == 2
+    limiter = node.services.limiter
+    assert isinstance(limiter, RedisRateLimiter) and limiter.fallbacks == 0
+    counts = [
+        master.command("KEYS", f"{channel_prefix}:ratelimit:*") for master in redis_cluster.nodes
+    ]
+    assert any(counts), "the limit was counted on the cluster"
+
+
+async def test_a_redis_cluster_out_of_reach_is_waited_out_like_redis(
+    sqlite_url: str, channel_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node cannot queue the job (the post is then held), and a worker keeps retrying
+    rather than dying, as when a single Redis is away."""
+    caplog.set_level(logging.WARNING, logger="comments.worker")
+    url = f"redis-cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    stream = ScoringStream(url, channel_prefix)
+    try:
+        with pytest.raises(BrokerUnavailable):
+            await stream.add("c_1", reply="")
+    finally:
+        await stream.close()
+
+    def retries() -> int:
+        return sum("redis unavailable" in r.getMessage() for r in caplog.records)
+
+    settings = node_settings(sqlite_url, channel_prefix, broker_url=url)
+    await add_site(sqlite_url)
+    async with worker_running(settings):  # its exit fails if the worker died
+        await wait_until(lambda: retries() >= 2, timeout=20)
 
 
 async def test_with_no_worker_posts_are_held_then_scored_when_one_starts(
