@@ -48,8 +48,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from comments.app import create_app
     from comments.http_protocol import bounded_httptools
     from comments.logs import setup_logging
+    from comments.rlimit import raise_open_files_limit
 
     setup_logging(settings)
+    # Every socket is a file: the usual soft limit of 1024 would cap a node far below
+    # the 10,000 sockets it is meant to hold.
+    raise_open_files_limit()
     proxies = settings.trusted_proxies.strip()
     config = uvicorn.Config(
         create_app(settings),

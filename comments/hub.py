@@ -4,7 +4,8 @@ Events reach a channel from two sides: this node's own writes (delivered at once
 broker (other nodes' writes, and our own echoed back). A channel passes events on strictly
 in seq order, each once: a duplicate is dropped, an early one waits ``gap_wait_s`` for the
 ones before it and then the gap is read from the store. Events that arrive in one loop turn
-leave as one frame, built once and shared by every socket of the channel.
+leave as one frame, built once and shared by every socket of the channel, and so do
+events that arrive while a channel pauses after a long fan-out (``FANOUT_PAUSE``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from comments.broker import Broker, BrokerUnavailable
@@ -29,6 +32,15 @@ READ_PAGE = 1000
 # a replay of long comments arrives as several frames, each within the 1 MiB message
 # limit common WebSocket clients apply by default (4 bytes a character at worst).
 FRAME_MAX_CHARS = 128 * 1024
+# After a fan-out that took t seconds of CPU, a channel waits FANOUT_PAUSE * t (at most
+# FANOUT_PAUSE_MAX_S) before its next one, and what arrives meanwhile leaves as one
+# frame. A burst of comments on a hot article then costs one write per socket per batch
+# rather than per comment, and fanning out takes at most about half of the event loop,
+# the rest staying free for posts, reads and other articles. The price is latency, and
+# only where fan-outs are long: a comment that arrives within the pause waits for its
+# end (an article with few readers fans out in microseconds).
+FANOUT_PAUSE = 1.0
+FANOUT_PAUSE_MAX_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ class Subscriber:
         self.replay_end = 0
         self.frames: deque[Frame] = deque()
         self.wakeup = asyncio.Event()
+        # Set by the socket's pump: called instead of ``wakeup.set()``, it sends at once.
+        self.listener: Callable[[], None] | None = None
         self.close_code: int | None = None
         self.replaying = True
         self.taken = 0  # events in the text ``take`` returned last (0 for a control frame)
@@ -88,7 +102,6 @@ class Subscriber:
         elif frame.last >= self.next_seq:
             self.frames.append(frame)
             self.last_queued = max(self.last_queued, frame.last)
-            self.wakeup.set()
             too_many = self.live_queued > self.limit
         else:
             return
@@ -97,6 +110,14 @@ class Subscriber:
             self.frames.clear()
             self._held.clear()
             self.close_code = 1013
+        elif self.replaying:
+            return
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.listener is not None:
+            self.listener()
+        else:
             self.wakeup.set()
 
     def start_live(self, replay: list[Frame], next_seq: int) -> None:
@@ -111,7 +132,7 @@ class Subscriber:
                 self.frames.append(frame)
             else:
                 self.push(frame)
-        self.wakeup.set()
+        self._wake()
 
     def take(self) -> str | None:
         """The next text to send, or None: what waits, as one frame of at most
@@ -158,6 +179,8 @@ class Channel:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     flush_scheduled: bool = False
     filling: bool = False
+    # No fan-out before this (time.monotonic()): events arriving meanwhile leave as one frame.
+    quiet_until: float = 0.0
 
 
 class Hub:
@@ -172,6 +195,7 @@ class Hub:
         queue_limit: int = 2000,
         gap_wait_s: float = 0.05,
         resync_interval_s: float = 5.0,
+        fanout_pause: float = FANOUT_PAUSE,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -179,6 +203,7 @@ class Hub:
         self.queue_limit = queue_limit
         self.gap_wait_s = gap_wait_s
         self.resync_interval_s = resync_interval_s
+        self.fanout_pause = fanout_pause
         self.channels: dict[str, Channel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -331,16 +356,27 @@ class Hub:
             return
         channel.early[seq] = payload
         nxt = channel.last_seq + 1
-        while nxt in channel.early:
-            channel.outbox.append((nxt, channel.early.pop(nxt)))
-            channel.last_seq = nxt
-            nxt += 1
-        if channel.outbox and not channel.flush_scheduled:
-            channel.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush, channel)
+        if nxt in channel.early:
+            while nxt in channel.early:
+                channel.outbox.append((nxt, channel.early.pop(nxt)))
+                channel.last_seq = nxt
+                nxt += 1
+            self._schedule_flush(channel)
         if channel.early and not channel.filling:
             channel.filling = True
             self._spawn(self._fill(channel, wait=True))
+
+    def _schedule_flush(self, channel: Channel) -> None:
+        if channel.flush_scheduled:
+            return
+        channel.flush_scheduled = True
+        loop = asyncio.get_running_loop()
+        # Monotonic time, not loop.time(): uvloop's counts whole milliseconds.
+        wait = channel.quiet_until - time.monotonic()
+        if wait > 0:
+            loop.call_later(wait, self._flush, channel)
+        else:
+            loop.call_soon(self._flush, channel)
 
     def _flush(self, channel: Channel) -> None:
         channel.flush_scheduled = False
@@ -348,8 +384,12 @@ class Hub:
             return
         frame = frame_of(channel.outbox)
         channel.outbox = []
+        # CPU time, not wall time: a fan-out the OS interrupted did not cost more.
+        started = time.thread_time()
         for sub in list(channel.subscribers):
             sub.push(frame)
+        cost = time.thread_time() - started
+        channel.quiet_until = time.monotonic() + min(self.fanout_pause * cost, FANOUT_PAUSE_MAX_S)
 
     async def _fill(self, channel: Channel, *, wait: bool) -> None:
         """Read from the store what this channel has not seen (a gap, or a resync)."""

@@ -1,18 +1,30 @@
 """The one loop both kinds of socket run: send what waits, close when told, until the
-client leaves (readers have nothing to say; reading only notices the close)."""
+client leaves (readers have nothing to say; reading only notices the close).
+
+Sends go out eagerly: an outbox that can call back (a hub subscriber) has what it queues
+written inside the call that queued it, the way ``websockets.broadcast()`` writes, as
+long as the socket takes it without waiting. Only a send that must wait (the client's
+write buffer is full) gets a task, which finishes it and drains the rest. A fan-out to
+thousands of sockets thus costs no task switch per message per socket.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
 class Outbox(Protocol):
-    """What a socket's writer drains: a hub subscriber, or a moderation feed one."""
+    """What a socket's writer drains: a hub subscriber, or a moderation feed one.
+
+    An outbox may also have a ``listener`` attribute (``Callable[[], None] | None``): the
+    pump sets it, and the outbox then calls it instead of setting ``wakeup`` whenever it
+    has queued something or set ``close_code``.
+    """
 
     wakeup: asyncio.Event
     close_code: int | None
@@ -33,30 +45,120 @@ async def pump(
 
     ``sent`` is called after each text goes out (metrics).
     """
-    writer = asyncio.create_task(_write(websocket, outbox, close_reason, sent))
+    writer = _Writer(websocket, outbox, close_reason, sent)
+    calls_back = hasattr(outbox, "listener")
+    waker: asyncio.Task[None] | None = None
+    if calls_back:
+        outbox.listener = writer.poke  # type: ignore[attr-defined]
+    else:
+        waker = asyncio.create_task(_wake_on_event(outbox, writer))
+    writer.poke()  # whatever was queued before the pump started (a replay)
     try:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
     except WebSocketDisconnect:
         pass
     finally:
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        if calls_back:
+            outbox.listener = None  # type: ignore[attr-defined]
+        for task in (waker, writer.task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
-async def _write(
-    websocket: WebSocket, outbox: Outbox, close_reason: str, sent: Callable[[], None]
-) -> None:
+async def _wake_on_event(outbox: Outbox, writer: _Writer) -> None:
     while True:
         await outbox.wakeup.wait()
         outbox.wakeup.clear()
-        if outbox.close_code is not None:
-            await websocket.close(code=outbox.close_code, reason=close_reason)
+        writer.poke()
+
+
+class _Writer:
+    """Sends an outbox's texts, in order, one send at a time."""
+
+    def __init__(
+        self, websocket: WebSocket, outbox: Outbox, close_reason: str, sent: Callable[[], None]
+    ) -> None:
+        self.websocket = websocket
+        self.outbox = outbox
+        self.close_reason = close_reason
+        self.sent = sent
+        # Finishing a send (or the close) that had to wait; None while the writer is idle.
+        self.task: asyncio.Task[None] | None = None
+        self.stopped = False
+
+    def poke(self) -> None:
+        """Something was queued: send it now unless a send is already under way."""
+        if self.task is None and not self.stopped:
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            while not self.stopped:
+                if self.outbox.close_code is not None:
+                    self.stopped = True
+                    self.task = asyncio.ensure_future(
+                        self.websocket.close(code=self.outbox.close_code, reason=self.close_reason)
+                    )
+                    return
+                text = self.outbox.take()
+                if text is None:
+                    return
+                rest = send_eagerly(self.websocket.send_text(text))
+                self.sent()
+                if rest is not None:
+                    self.task = asyncio.ensure_future(self._finish(rest))
+                    return
+        except Exception:
+            # The client is gone mid-send: the pump's reader sees the disconnect and ends.
+            # Raising here would break the fan-out loop that called us for other sockets.
+            self.stopped = True
+
+    async def _finish(self, rest: Coroutine[Any, Any, None]) -> None:
+        try:
+            await rest
+        except Exception:
+            self.stopped = True
             return
-        while (text := outbox.take()) is not None:
-            await websocket.send_text(text)
-            sent()
-            if outbox.close_code is not None:
-                outbox.wakeup.set()
-                break
+        self.task = None
+        self._drain()
+
+
+def send_eagerly(send: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None] | None:
+    """Run the coroutine ``send`` up to its first wait; None if it finished without one.
+
+    A send to a writable socket never waits (the ASGI server writes the frame to its
+    transport at once), so the usual case costs no task. Otherwise the rest is returned,
+    to be awaited.
+
+    Raises:
+        Exception: whatever ``send`` raised before its first wait.
+    """
+    try:
+        waiting_on = send.send(None)
+    except StopIteration:
+        return None
+    return _resume(send, waiting_on)
+
+
+async def _resume(send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    # What `await` would have done from the start (as `yield from` delegates): wait on
+    # what the coroutine yielded, hand it the outcome, repeat until it returns.
+    try:
+        while True:
+            try:
+                if waiting_on is None:  # a bare yield, as asyncio.sleep(0) makes
+                    await asyncio.sleep(0)
+                else:
+                    # A future that was yielded is flagged as awaited: a task clears the
+                    # flag before it waits on it, and so must we.
+                    waiting_on._asyncio_future_blocking = False
+                    await waiting_on
+            except BaseException as exc:
+                waiting_on = send.throw(exc)
+            else:
+                waiting_on = send.send(None)
+    except StopIteration:
+        return

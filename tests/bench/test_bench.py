@@ -1,7 +1,8 @@
 """``comments bench`` as a user runs it: a real process, a table, one JSON object last.
 
-Only the plumbing is checked, on the tiny model: figures are present, positive and
-finite, and ours agree with Detoxify's. Timings are never compared here.
+Only the plumbing is checked, on the tiny model and on a few hundred sockets: figures
+are present, positive and finite, and ours agree with Detoxify's. Timings are never
+compared here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import REDIS_URL
 
 SPEEDS = ("naive", "torch_batched", "onnx", "onnx_int8")
 
@@ -36,6 +39,10 @@ def last_json(stdout: str) -> dict[str, Any]:
 
 def is_positive(value: object) -> bool:
     return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def is_finite(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def test_quick_scoring_benchmark_prints_figures(tmp_path: Path) -> None:
@@ -81,6 +88,80 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    done = bench(tmp_path, "--skip", "scoring")
+    done = bench(tmp_path, "--skip", "scoring", "--skip", "fanout", "--skip", "reading")
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
+
+
+def test_quick_fanout_benchmark_prints_figures(tmp_path: Path) -> None:
+    # Three servers, a few hundred sockets each, short phases: the plumbing, not the speed.
+    done = bench(
+        tmp_path,
+        "--quick",
+        "--only",
+        "fanout",
+        "--json",
+        *("--fanout-sockets", "240,120", "--fanout-burst", "10", "--fanout-rate", "20"),
+        *("--fanout-steady-seconds", "0.5", "--fanout-rounds", "1", "--fanout-redis", REDIS_URL),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["fanout"] and report["failed"] == []
+    for key in (
+        "fanout_ratio_vs_websockets",
+        "fanout_ratio_vs_broadcaster",
+        "fanout_p99_ratio_vs_websockets",
+        "fanout_p99_ratio_vs_broadcaster",
+        "e2e_p50_ms",
+        "e2e_p95_ms",
+        "e2e_p99_ms",
+        "rss_per_socket_kb",
+    ):
+        assert is_positive(report[key]), key
+    # The headline figures come from the largest size when 5k is not run.
+    assert report["fanout_reference_sockets"] == 240
+    assert report["fanout_sockets_held"] == 240
+    for server in ("websockets", "broadcaster", "ours"):
+        assert report[f"fanout_{server}_lost"] == 0, server
+        assert is_positive(report[f"fanout_{server}_rss_per_socket_kb"]), server
+        for size in ("240", "120"):
+            key = f"fanout_{server}_{size}"
+            for figure in ("burst_per_s", "p50_ms", "p95_ms", "p99_ms"):
+                assert is_positive(report[f"{key}_{figure}"]), (server, size, figure)
+            # CPU time is counted in 10 ms ticks: a tiny load may not reach one.
+            for figure in ("server_cores", "loadgen_cores"):
+                assert is_finite(report[f"{key}_{figure}"]), (server, size, figure)
+                assert report[f"{key}_{figure}"] >= 0
+    assert is_positive(report["fanout_ours_240_posts_per_s"])
+    assert report["targets"] == {}, "a quick run is not held to the full-size targets"
+    table = done.stdout.strip().splitlines()[:-1]
+    assert any(line.split()[:1] == ["fanout_ratio_vs_websockets"] for line in table)
+
+
+def test_quick_reading_benchmark_prints_figures(tmp_path: Path) -> None:
+    done = bench(
+        tmp_path,
+        "--quick",
+        "--only",
+        "reading",
+        "--json",
+        *("--reading-comments", "300", "--reading-seconds", "0.3", "--reading-rounds", "1"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["reading"] and report["failed"] == []
+    assert report["reading_comments"] == 300
+    assert report["reading_index_used"] == 1
+    assert report["targets"] == {
+        "reading_index_used": {"target": ">= 1 (the page is read from an index)", "met": True}
+    }
+    for key in (
+        "reading_healthz_per_s",
+        "reading_page_per_s",
+        "reading_newest_page_per_s",
+        "reading_ratio_vs_healthz",
+        "reading_newest_ratio_vs_healthz",
+        "reading_page_kb",
+        "reading_seed_per_s",
+    ):
+        assert is_positive(report[key]), key
