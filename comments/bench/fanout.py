@@ -41,6 +41,7 @@ from comments.bench.database import SITE, fresh_database
 from comments.bench.loadgen import marker, percentile
 from comments.bench.processes import LoadGen, Server, start_baseline, start_node
 from comments.models import Author, Comment, Status, published_event
+from comments.store import create_store
 
 SERVERS = ("websockets", "broadcaster", "ours")
 FULL_SIZES = (10_000, 5_000, 1_000)
@@ -106,6 +107,14 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         metavar="sqlite|URL",
         help="our node's database: 'sqlite' (a new file, the default) or a postgresql:// "
         "URL, on whose server a new database is created and dropped after",
+    )
+    group.add_argument(
+        "--fanout-feed",
+        choices=("peer", "api"),
+        default="peer",
+        help="how comments reach our node: peer (default) — written and PUBLISHed as "
+        "another node does, so the node only fans out, as the baselines do; api — POSTed to "
+        "the node itself, which then also stores and scores each one on the same core",
     )
     group.add_argument(
         "--fanout-classifier",
@@ -216,6 +225,44 @@ class RedisContender(Contender):
         for n in range(count):
             await _sleep_until(started + n / rate)
             await self.redis.publish(self.channel, self._event(tag, n))
+        return started
+
+
+class PeerContender(Contender):
+    """Ours, fed as another node feeds it: each comment is stored published (its seq and
+    event written, as a peer's decision writes them) and its event PUBLISHed on the
+    article's channel. The measured node then does only what it does for comments posted
+    elsewhere: order, frame and fan out — the job the baselines do."""
+
+    def __init__(
+        self, name: str, server: Server, loadgen: LoadGen, store: Any, redis: Any, channel: str
+    ) -> None:
+        super().__init__(name, server, loadgen)
+        self.store = store
+        self.redis = redis
+        self.channel = channel
+        self.author: Author | None = None
+
+    async def _write(self, tag: int, n: int) -> None:
+        if self.author is None:
+            self.author, _ = await self.store.create_guest(SITE, "bench")
+        _, event = await self.store.create_comment(
+            site=SITE,
+            article=HOT,
+            author=self.author,
+            body=body(tag, n),
+            parent=None,
+            status=Status.PUBLISHED,
+        )
+        # What Hub.publish sends: the seq, a newline, the event.
+        await self.redis.publish(self.channel, b"%d\n" % event.seq + event.payload.encode())
+
+    async def send(self, tag: int, count: int, rate: float | None) -> float:
+        started = time.monotonic()
+        for n in range(count):  # back to back, or at the rate: as one busy peer writes
+            if rate is not None:
+                await _sleep_until(started + n / rate)
+            await self._write(tag, n)
         return started
 
 
@@ -487,7 +534,12 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
                 stack.push_async_callback(server.stop)
                 loadgen = await LoadGen.start(f"loadgen for {name}")
                 stack.push_async_callback(loadgen.stop)
-                if name == "ours":
+                if name == "ours" and args.fanout_feed == "peer":
+                    store = create_store(database_url)
+                    stack.push_async_callback(store.close)
+                    channel = f"{prefix}:article:{SITE}:{HOT}"  # Hub.channel_name's form
+                    contenders.append(PeerContender(name, server, loadgen, store, redis, channel))
+                elif name == "ours":
                     http = httpx.AsyncClient(
                         base_url=server.url,
                         timeout=60,

@@ -205,6 +205,9 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
     figures["scoring_gemm_gflops"] = gemm
     figures["scoring_onnx_gflops"] = useful / (count / speed["onnx"])
     figures["scoring_onnx_share_of_gemm"] = figures["scoring_onnx_gflops"] / gemm
+    figures["scoring_naive_gflops"] = useful / naive.seconds
+    # No fp32 scorer doing the same arithmetic can beat naive Detoxify by more than this.
+    figures["classifier_speedup_ceiling"] = gemm / figures["scoring_naive_gflops"]
     return figures
 
 
@@ -287,6 +290,9 @@ SECTION = Section(
         "scoring_gemm_gflops": "this machine's fp32 matrix multiply, GFLOP/s (the ceiling)",
         "scoring_onnx_gflops": "ONNX fp32: useful GFLOP/s (padding excluded)",
         "scoring_onnx_share_of_gemm": "ONNX fp32's useful GFLOP/s / the machine's matmul rate",
+        "scoring_naive_gflops": "naive Detoxify: useful GFLOP/s",
+        "classifier_speedup_ceiling": "the machine's matmul rate / naive's: the most any fp32 "
+        "scorer could gain",
     },
     targets={
         "classifier_speedup": Target(">=", 4.0),
