@@ -270,3 +270,23 @@ def test_the_drain_outlasts_the_longest_wait_for_a_score() -> None:
     assert drain_seconds(Settings(classifier_timeout_s=12)) == 17
     workers = Settings(scoring="workers", broker_url="redis://x", worker_timeout_s=30)
     assert drain_seconds(workers) == 35
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(sqlite_cli_url: str, tmp_path: Path) -> None:
+    create_site(sqlite_cli_url, "news", {"guests": True})
+    env = {**os.environ, "COMMENTS_DATABASE_URL": sqlite_cli_url}
+    # `comments site show news | head -c0`: the pipe is closed before anything is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "comments", "site", "show", "news"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        stderr = proc.stderr.read()
+    assert proc.wait(60) == 1
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
