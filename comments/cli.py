@@ -50,6 +50,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from comments.http_protocol import bounded_httptools
     from comments.logs import setup_logging
     from comments.rlimit import raise_open_files_limit
+    from comments.ws_protocol import CommentsWebSocketProtocol
 
     setup_logging(settings)
     # Every socket is a file: the usual soft limit of 1024 would cap a node far below
@@ -63,7 +64,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop="uvloop",
         # httptools, with a deadline and a size cap on reading each request.
         http=bounded_httptools(settings.request_timeout_s),
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O WebSocket protocol, writing shared frames straight out.
+        ws=CommentsWebSocketProtocol,
         ws_per_message_deflate=settings.ws_per_message_deflate or args.ws_deflate,
         ws_ping_interval=settings.ws_ping_interval or None,
         ws_ping_timeout=settings.ws_ping_timeout or None,

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from comments.app import create_app
     from comments.web import Demo
+    from comments.ws_protocol import CommentsWebSocketProtocol
 
     db = args.db if "://" in args.db else f"sqlite:///{args.db}"
     # Its own file and an in-process broker: the demo never touches a real deployment.
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         app,
         host=args.host,
         port=args.port,
-        ws="websockets-sansio",
+        ws=CommentsWebSocketProtocol,
         ws_max_size=64 * 1024,
         server_header=False,
         access_log=False,

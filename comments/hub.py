@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from comments.broker import Broker, BrokerUnavailable
 from comments.models import batch_frame, reset_event
 from comments.store import EventRow, Store, StoreUnavailable
+from comments.ws_protocol import text_frame
 
 log = logging.getLogger("comments.hub")
 
@@ -52,6 +53,11 @@ class Frame:
     payloads: tuple[str, ...]
     text: str
 
+    @cached_property
+    def wire(self) -> bytes:
+        """The WebSocket frame carrying ``text``: the same bytes for every socket."""
+        return text_frame(self.text.encode())
+
 
 def frame_of(events: list[tuple[int, str]]) -> Frame:
     payloads = tuple(p for _, p in events)
@@ -62,6 +68,25 @@ def frame_of(events: list[tuple[int, str]]) -> Frame:
 class Subscriber:
     """One socket's view of a channel: what it has been sent and what waits for it."""
 
+    # Slots: one of these lives as long as its socket, and a __dict__ would double it.
+    __slots__ = (
+        "_held",
+        "_held_events",
+        "_wakeup",
+        "channel",
+        "close_code",
+        "direct",
+        "frames",
+        "last_queued",
+        "limit",
+        "listener",
+        "next_seq",
+        "replay_end",
+        "replaying",
+        "taken",
+        "wire",
+    )
+
     def __init__(self, channel: Channel, limit: int) -> None:
         self.channel = channel
         self.limit = limit
@@ -71,15 +96,31 @@ class Subscriber:
         # client further behind than the limit would otherwise be closed on every
         # reconnect and never catch up.
         self.replay_end = 0
-        self.frames: deque[Frame] = deque()
-        self.wakeup = asyncio.Event()
+        # A list, not a deque: it holds one frame or none nearly always, and an empty
+        # deque takes 600 bytes; an idle socket's memory is what caps a node.
+        self.frames: list[Frame] = []
+        self._wakeup: asyncio.Event | None = None  # made only for an outbox without listener
         # Set by the socket's pump: called instead of ``wakeup.set()``, it sends at once.
         self.listener: Callable[[], None] | None = None
+        # Set by the pump while its socket is live and idle: writes a whole frame to the
+        # socket now, or returns False (then the frame queues as usual). The fan-out's
+        # fast path: one call per socket, the frame's bytes shared by all.
+        self.direct: Callable[[bytes], bool] | None = None
         self.close_code: int | None = None
         self.replaying = True
         self.taken = 0  # events in the text ``take`` returned last (0 for a control frame)
+        # The frame carrying that text when it is the channel's own (built once), else None.
+        self.wire: bytes | None = None
         self._held: list[Frame] = []
         self._held_events = 0
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+            if self.frames or self.close_code is not None:
+                self._wakeup.set()
+        return self._wakeup
 
     @property
     def queued(self) -> int:
@@ -92,9 +133,21 @@ class Subscriber:
         replay_left = max(0, min(self.replay_end, self.last_queued) - self.next_seq + 1)
         return self.queued - replay_left
 
-    def push(self, frame: Frame) -> None:
+    def push(self, frame: Frame) -> int:
+        """Queue ``frame`` (or send it now); return how many events went out now."""
         if self.close_code is not None:
-            return
+            return 0
+        direct = self.direct
+        if (
+            direct is not None
+            and frame.first == self.next_seq
+            and not self.frames
+            and frame.payloads
+            and direct(frame.wire)
+        ):
+            self.last_queued = frame.last
+            self.next_seq = frame.last + 1
+            return len(frame.payloads)
         if self.replaying:
             self._held.append(frame)
             self._held_events += len(frame.payloads)
@@ -104,21 +157,22 @@ class Subscriber:
             self.last_queued = max(self.last_queued, frame.last)
             too_many = self.live_queued > self.limit
         else:
-            return
+            return 0
         if too_many:
             # Too slow: drop it rather than let it hold memory or slow the channel.
             self.frames.clear()
             self._held.clear()
             self.close_code = 1013
         elif self.replaying:
-            return
+            return 0
         self._wake()
+        return 0
 
     def _wake(self) -> None:
         if self.listener is not None:
             self.listener()
-        else:
-            self.wakeup.set()
+        elif self._wakeup is not None:
+            self._wakeup.set()
 
     def start_live(self, replay: list[Frame], next_seq: int) -> None:
         """Queue the replay, then whatever arrived live meanwhile, and go live."""
@@ -138,14 +192,17 @@ class Subscriber:
         """The next text to send, or None: what waits, as one frame of at most
         FRAME_MAX_CHARS (a single larger event goes alone)."""
         self.taken = 0
-        if self.frames and not self.frames[0].payloads:
-            return self.frames.popleft().text
+        self.wire = None
+        frames = self.frames
+        if frames and not frames[0].payloads:
+            return frames.pop(0).text
         events: list[str] = []
         size = 0
         first: Frame | None = None  # the frame the text starts with, when taken whole
         full = False
-        while self.frames and self.frames[0].payloads and not full:
-            frame = self.frames[0]
+        done = 0  # frames wholly taken, dropped from the front at the end
+        while done < len(frames) and frames[done].payloads and not full:
+            frame = frames[done]
             start = max(self.next_seq - frame.first, 0)
             if not events:
                 first = frame if start == 0 else None
@@ -158,11 +215,13 @@ class Subscriber:
                 size += len(payload) + 1
                 self.next_seq = frame.first + i + 1
             if self.next_seq > frame.last:
-                self.frames.popleft()
+                done += 1
+        del frames[:done]
         if not events:
             return None
         self.taken = len(events)
         if first is not None and len(first.payloads) == len(events):
+            self.wire = first.wire
             return first.text  # the common case: the channel's frame, untouched
         return events[0] if len(events) == 1 else batch_frame(events)
 
@@ -205,6 +264,8 @@ class Hub:
         self.resync_interval_s = resync_interval_s
         self.fanout_pause = fanout_pause
         self.channels: dict[str, Channel] = {}
+        # Told how many events a fan-out wrote straight to sockets (metrics).
+        self.delivered: Callable[[int], object] = lambda count: None
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.publish_failures = 0
@@ -386,9 +447,12 @@ class Hub:
         channel.outbox = []
         # CPU time, not wall time: a fan-out the OS interrupted did not cost more.
         started = time.thread_time()
+        sent = 0
         for sub in list(channel.subscribers):
-            sub.push(frame)
+            sent += sub.push(frame)
         cost = time.thread_time() - started
+        if sent:
+            self.delivered(sent)
         channel.quiet_until = time.monotonic() + min(self.fanout_pause * cost, FANOUT_PAUSE_MAX_S)
 
     async def _fill(self, channel: Channel, *, wait: bool) -> None:

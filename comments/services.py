@@ -46,6 +46,10 @@ class Services:
     dispatcher: Dispatcher | None = None
     _recovery: asyncio.Task[None] | None = None
 
+    def __post_init__(self) -> None:
+        # Events a fan-out wrote straight to sockets are counted by the hub, per fan-out.
+        self.hub.delivered = self.metrics.events_delivered.inc
+
     @classmethod
     def build(cls, settings: Settings, *, role: Role = "node") -> Services:
         """A node's resources, or a worker's (``role="worker"``: it scores, whatever

@@ -28,6 +28,7 @@ from comments.app import create_app
 from comments.http_protocol import bounded_httptools
 from comments.settings import Settings
 from comments.store import Store, create_store
+from comments.ws_protocol import CommentsWebSocketProtocol
 
 # The real Redis Cluster fixtures, here so that one session cluster serves every directory.
 from tests.cluster import redis_cluster, redis_cluster_session  # noqa: F401
@@ -175,7 +176,7 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
         options: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": port,
-            "ws": "websockets-sansio",
+            "ws": CommentsWebSocketProtocol,
             # What `comments serve` runs: httptools with a read deadline per request.
             "http": bounded_httptools(settings.request_timeout_s),
             "log_level": "warning",

@@ -6,14 +6,13 @@ import asyncio
 import logging
 from urllib.parse import urlsplit
 
+from starlette.datastructures import QueryParams
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from comments.api.common import valid_article
 from comments.api.pump import pump
 from comments.errors import error_response
-from comments.hub import Subscriber
-from comments.metrics import Counter
 from comments.models import SEQ_MAX, SITE_SLUG
 from comments.services import Services
 from comments.sites import Site, normalize_origin
@@ -56,7 +55,8 @@ async def live(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, site):
         return await _deny(websocket, 403, "origin_not_allowed", "this origin is not allowed")
     since: int | None = None
-    raw_since = websocket.query_params.get("since")
+    # Not websocket.query_params, which the socket would keep for its whole life.
+    raw_since = QueryParams(websocket.scope["query_string"]).get("since")
     if raw_since:
         try:
             since = int(raw_since)
@@ -83,7 +83,14 @@ async def live(websocket: WebSocket) -> None:
             return await _deny(websocket, 503, "unavailable", "storage is unavailable; retry")
         try:
             await websocket.accept()
-            await _serve(websocket, sub, svc.metrics.events_delivered)
+            delivered = svc.metrics.events_delivered
+            # Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.
+            await pump(
+                websocket,
+                sub,
+                close_reason="too slow; reconnect with since",
+                sent=lambda: delivered.inc(sub.taken),
+            )
         finally:
             svc.hub.detach(sub)
     finally:
@@ -94,14 +101,5 @@ async def live(websocket: WebSocket) -> None:
             svc.sockets_per_ip.pop(ip, None)
 
 
-async def _serve(websocket: WebSocket, sub: Subscriber, delivered: Counter) -> None:
-    # Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.
-    await pump(
-        websocket,
-        sub,
-        close_reason="too slow; reconnect with since",
-        sent=lambda: delivered.inc(sub.taken),
-    )
-
-
-routes = [WebSocketRoute("/ws/v1/sites/{site}/articles/{article:path}", live)]
+route = WebSocketRoute("/ws/v1/sites/{site}/articles/{article:path}", live)
+routes = [route]

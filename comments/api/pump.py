@@ -5,7 +5,10 @@ Sends go out eagerly: an outbox that can call back (a hub subscriber) has what i
 written inside the call that queued it, the way ``websockets.broadcast()`` writes, as
 long as the socket takes it without waiting. Only a send that must wait (the client's
 write buffer is full) gets a task, which finishes it and drains the rest. A fan-out to
-thousands of sockets thus costs no task switch per message per socket.
+thousands of sockets thus costs no task switch per message per socket. Where the server
+offers it (``comments serve``'s protocol, :mod:`comments.ws_protocol`), the frame is
+written straight to the transport, and an outbox with a ``wire`` attribute (a hub
+subscriber) hands over the frame its channel built once for every socket.
 """
 
 from __future__ import annotations
@@ -17,17 +20,27 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from comments.ws_protocol import RAW_FRAMES, RawFrames, text_frame
+
 
 class Outbox(Protocol):
     """What a socket's writer drains: a hub subscriber, or a moderation feed one.
 
     An outbox may also have a ``listener`` attribute (``Callable[[], None] | None``): the
     pump sets it, and the outbox then calls it instead of setting ``wakeup`` whenever it
-    has queued something or set ``close_code``.
+    has queued something or set ``close_code``; a ``wire`` attribute (``bytes | None``):
+    the frame carrying the text ``take`` returned last, when the outbox built it already;
+    and a ``direct`` attribute (``Callable[[bytes], bool] | None``): the pump sets it while
+    nothing waits and no send is under way, so the outbox may write a frame itself (it
+    returns False when it cannot, and the outbox then queues as usual).
     """
 
-    wakeup: asyncio.Event
     close_code: int | None
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        """Set when something was queued (for an outbox without ``listener``)."""
+        ...
 
     def take(self) -> str | None:
         """The next text to send, or None when nothing waits."""
@@ -59,6 +72,7 @@ async def pump(
     except WebSocketDisconnect:
         pass
     finally:
+        writer.allow_direct(False)
         if calls_back:
             outbox.listener = None  # type: ignore[attr-defined]
         for task in (waker, writer.task):
@@ -78,6 +92,18 @@ async def _wake_on_event(outbox: Outbox, writer: _Writer) -> None:
 class _Writer:
     """Sends an outbox's texts, in order, one send at a time."""
 
+    __slots__ = (
+        "can_direct",
+        "close_reason",
+        "has_wire",
+        "outbox",
+        "raw",
+        "sent",
+        "stopped",
+        "task",
+        "websocket",
+    )
+
     def __init__(
         self, websocket: WebSocket, outbox: Outbox, close_reason: str, sent: Callable[[], None]
     ) -> None:
@@ -88,6 +114,15 @@ class _Writer:
         # Finishing a send (or the close) that had to wait; None while the writer is idle.
         self.task: asyncio.Task[None] | None = None
         self.stopped = False
+        self.raw: RawFrames | None = websocket.scope.get("extensions", {}).get(RAW_FRAMES)
+        self.has_wire = hasattr(outbox, "wire")
+        self.can_direct = self.raw is not None and hasattr(outbox, "direct")
+
+    def allow_direct(self, allowed: bool) -> None:
+        """Let the outbox write frames itself, or stop it: only while this writer is idle,
+        or a frame it writes could overtake one this writer has under way."""
+        if self.can_direct:
+            self.outbox.direct = self.raw if allowed else None  # type: ignore[attr-defined]
 
     def poke(self) -> None:
         """Something was queued: send it now unless a send is already under way."""
@@ -99,22 +134,31 @@ class _Writer:
             while not self.stopped:
                 if self.outbox.close_code is not None:
                     self.stopped = True
+                    self.allow_direct(False)
                     self.task = asyncio.ensure_future(
                         self.websocket.close(code=self.outbox.close_code, reason=self.close_reason)
                     )
                     return
                 text = self.outbox.take()
                 if text is None:
+                    self.allow_direct(True)
                     return
+                if self.raw is not None:
+                    wire = self.outbox.wire if self.has_wire else None  # type: ignore[attr-defined]
+                    if self.raw(wire or text_frame(text.encode())):
+                        self.sent()
+                        continue
                 rest = send_eagerly(self.websocket.send_text(text))
                 self.sent()
                 if rest is not None:
+                    self.allow_direct(False)
                     self.task = asyncio.ensure_future(self._finish(rest))
                     return
         except Exception:
             # The client is gone mid-send: the pump's reader sees the disconnect and ends.
             # Raising here would break the fan-out loop that called us for other sockets.
             self.stopped = True
+            self.allow_direct(False)
 
     async def _finish(self, rest: Coroutine[Any, Any, None]) -> None:
         try:

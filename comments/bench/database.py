@@ -21,6 +21,15 @@ OPEN_SITE: dict[str, Any] = {
 }
 
 
+async def add_site(url: str, slug: str, settings: dict[str, Any]) -> None:
+    """Another site in a benchmark database: :data:`OPEN_SITE`, then ``settings``."""
+    store = create_store(url)
+    try:
+        await store.create_site(slug, {**OPEN_SITE, **settings})
+    finally:
+        await store.close()
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(spec: str, folder: Path) -> AsyncIterator[str]:
     """Yield the URL of an empty, migrated database holding the site :data:`SITE`.

@@ -10,6 +10,14 @@ size (largest first):
 - **steady**: ``--fanout-rate`` comments a second for ``--fanout-steady-seconds``; the
   figures are post-to-receipt latencies, from the send time written into each comment.
 
+And end to end (``--fanout-e2e``): a fourth server, ours again, holds the same sockets on
+a site of its own, and comments are POSTed to it at the steady rate, so each is stored,
+scored by the full-size classifier (bert-base Detoxify with random weights built
+locally, on the ONNX backend by default) and published on the node that fans it out. Its
+post-to-receipt latencies are the ``e2e_*`` figures. The site's thresholds are above 1,
+so random weights never hold a comment (each is still scored: nothing unscored is
+shown).
+
 The servers take turns round by round (``--fanout-rounds``), so a change in machine load
 touches all of them alike. The baselines (:mod:`comments.bench.baselines`) relay what the
 benchmark PUBLISHes to Redis. Ours is ``comments serve``, and comments enter it as they
@@ -37,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from comments.bench import Context, Figures, Section, Target
-from comments.bench.database import SITE, fresh_database
+from comments.bench.database import SITE, add_site, fresh_database
 from comments.bench.loadgen import marker, percentile
 from comments.bench.processes import LoadGen, Server, start_baseline, start_node
 from comments.models import Author, Comment, Status, published_event
@@ -49,6 +57,10 @@ QUICK_SIZES = (5_000,)
 #: The size the headline figures (ratios, e2e latency) are taken at, when it runs.
 REFERENCE_SIZE = 5_000
 HOT = "hot-story"
+#: The end-to-end node's site: its thresholds never hold a comment (see the docstring).
+E2E_SITE = "bench-e2e"
+E2E_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+E2E_START_TIMEOUT_S = 600.0  # a first start exports the model to ONNX
 TAIL_ARTICLES = 1_000
 # Sockets opened on every server before the idle-memory baseline is read.
 WARM_SOCKETS = 50
@@ -117,6 +129,16 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "the node itself, which then also stores and scores each one on the same core",
     )
     group.add_argument(
+        "--fanout-e2e",
+        choices=("onnx", "onnx-int8", "torch", "off"),
+        default="onnx",
+        help="the end-to-end node's Detoxify backend (the --model-size model, built "
+        "locally): "
+        "comments are POSTed to it at the steady rate and scored before they are shown; "
+        "its latencies are the e2e figures (default onnx; off: none, and the e2e figures "
+        "are the peer-fed node's)",
+    )
+    group.add_argument(
         "--fanout-classifier",
         default="profanity-check",
         help="COMMENTS_CLASSIFIER of our node (default profanity-check, the bundled model)",
@@ -151,8 +173,8 @@ def layout(count: int, hot_share: float, seed: int = 5) -> list[str]:
     return articles
 
 
-def socket_path(article: str) -> str:
-    return f"/ws/v1/sites/{SITE}/articles/{article}"
+def socket_path(article: str, site: str = SITE) -> str:
+    return f"/ws/v1/sites/{site}/articles/{article}"
 
 
 @dataclass
@@ -175,10 +197,11 @@ class Result:
 class Contender:
     """One server under test, its load generator, and the way comments reach it."""
 
-    def __init__(self, name: str, server: Server, loadgen: LoadGen) -> None:
+    def __init__(self, name: str, server: Server, loadgen: LoadGen, site: str = SITE) -> None:
         self.name = name
         self.server = server
         self.loadgen = loadgen
+        self.site = site
         self.results: dict[int, Result] = {}
         self.rss_per_socket_kb = math.nan
         self.held = 0
@@ -269,10 +292,12 @@ class PeerContender(Contender):
 class NodeContender(Contender):
     """Ours: comments are POSTed to the node's API as a guest."""
 
-    def __init__(self, name: str, server: Server, loadgen: LoadGen, http: Any) -> None:
-        super().__init__(name, server, loadgen)
+    def __init__(
+        self, name: str, server: Server, loadgen: LoadGen, http: Any, site: str = SITE
+    ) -> None:
+        super().__init__(name, server, loadgen, site)
         self.http = http
-        self.url = f"/api/v1/sites/{SITE}/articles/{HOT}/comments"
+        self.url = f"/api/v1/sites/{site}/articles/{HOT}/comments"
         self.headers: dict[str, str] = {}
         self.posted_at = 0.0
 
@@ -332,6 +357,7 @@ class Bench:
         self.layout = layout(self.sizes[0], args.fanout_hot_share)
         self.tag = 0
         self.contenders: list[Contender] = []
+        self.e2e: Contender | None = None
 
     def next_tag(self) -> int:
         self.tag += 1
@@ -367,7 +393,7 @@ class Bench:
         )
 
     async def open_sockets(self, who: Contender, start: int, stop: int) -> None:
-        paths = [socket_path(a) for a in self.layout[start:stop]]
+        paths = [socket_path(a, who.site) for a in self.layout[start:stop]]
         for first in range(0, len(paths), 1000):  # in slices: a reply per thousand
             reply = await who.loadgen.ask(
                 {"cmd": "open", "port": who.server.port, "paths": paths[first : first + 1000]}
@@ -377,11 +403,14 @@ class Bench:
                     f"{who.name}: {reply['failed']} sockets did not open: {reply['errors']}"
                 )
 
-    async def run(self, contenders: list[Contender]) -> Figures:
+    async def run(self, contenders: list[Contender], e2e: Contender | None = None) -> Figures:
         self.contenders = contenders
+        self.e2e = e2e
+        everyone = [*contenders, *([e2e] if e2e is not None else [])]
+        reference = self.reference_size()
         progress = self.context.progress
         largest = self.sizes[0]
-        for who in contenders:
+        for who in everyone:
             await self.open_sockets(who, 0, WARM_SOCKETS)
             await self.probe(who, self.layout[:WARM_SOCKETS].count(HOT))
             before = who.server.rss_kb()
@@ -391,7 +420,7 @@ class Bench:
             who.held = int((await who.loadgen.ask({"cmd": "status"}))["open"])
         for size in self.sizes:
             hot = self.layout[:size].count(HOT)
-            for who in contenders:
+            for who in everyone:
                 await who.loadgen.ask({"cmd": "close", "keep": size})
                 await self.probe(who, hot)
                 who.results[size] = Result()
@@ -399,11 +428,16 @@ class Bench:
                 progress(f"fanout: {size} sockets, bursts, round {turn + 1}/{self.rounds}")
                 for who in _rotated(contenders, turn):
                     await self.burst(who, size, hot)
+            # The end-to-end node takes its steady turns at the reference size only.
+            steady = everyone if size == reference else contenders
             for turn in range(self.rounds):
                 progress(f"fanout: {size} sockets, steady rate, round {turn + 1}/{self.rounds}")
-                for who in _rotated(contenders, turn):
+                for who in _rotated(steady, turn):
                     await self.steady(who, size, hot)
         return self.figures()
+
+    def reference_size(self) -> int:
+        return REFERENCE_SIZE if REFERENCE_SIZE in self.sizes else self.sizes[0]
 
     async def probe(self, who: Contender, hot: int) -> None:
         """Send single comments until one reaches every hot socket. The baselines
@@ -443,8 +477,10 @@ class Bench:
     def figures(self) -> Figures:
         figures: Figures = {}
         by_name = {who.name: who for who in self.contenders}
-        reference = REFERENCE_SIZE if REFERENCE_SIZE in self.sizes else self.sizes[0]
+        reference = self.reference_size()
         ours = by_name["ours"].results[reference]
+        # Post to receipt: through the end-to-end node when it ran, else the peer-fed one.
+        e2e = self.e2e.results[reference] if self.e2e is not None else ours
 
         def rate(result: Result) -> float:
             return result.delivered / result.burst_s if result.burst_s > 0 else math.nan
@@ -457,9 +493,14 @@ class Bench:
             theirs = by_name[other].results[reference]
             figures[f"fanout_ratio_vs_{other}"] = rate(ours) / rate(theirs)
             figures[f"fanout_p99_ratio_vs_{other}"] = p(ours, 0.99) / p(theirs, 0.99)
-        figures["e2e_p50_ms"] = p(ours, 0.50)
-        figures["e2e_p95_ms"] = p(ours, 0.95)
-        figures["e2e_p99_ms"] = p(ours, 0.99)
+        figures["e2e_p50_ms"] = p(e2e, 0.50)
+        figures["e2e_p95_ms"] = p(e2e, 0.95)
+        figures["e2e_p99_ms"] = p(e2e, 0.99)
+        figures["e2e_classifier_in_path"] = 1.0 if self.e2e is not None else 0.0
+        if self.e2e is not None:
+            lost = e2e.steady_expected - e2e.steady_delivered
+            figures["e2e_lost"] = float(lost)
+            figures["e2e_rss_per_socket_kb"] = self.e2e.rss_per_socket_kb
         figures["rss_per_socket_kb"] = by_name["ours"].rss_per_socket_kb
         figures["fanout_sockets_held"] = float(by_name["ours"].held)
         for size in self.sizes:
@@ -551,8 +592,56 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
                     contenders.append(
                         RedisContender(name, server, loadgen, redis, f"{prefix}:{name}")
                     )
-            return await bench.run(contenders)
+            e2e = None
+            if args.fanout_e2e != "off":
+                e2e = await _start_e2e(args, context, folder, database_url, prefix, stack)
+            return await bench.run(contenders, e2e)
     raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
+
+
+async def _start_e2e(
+    args: argparse.Namespace,
+    context: Context,
+    folder: Path,
+    database_url: str,
+    prefix: str,
+    stack: contextlib.AsyncExitStack,
+) -> Contender:
+    """Our node with the full-size classifier, on a site of its own, fed through the API."""
+    import httpx
+
+    from comments.bench.model import build_bench_model
+
+    context.progress("fanout: the full-size model for the end-to-end node (built once, cached)")
+    model = await asyncio.to_thread(build_bench_model, context.workdir, args.model_size)
+    # Thresholds above 1: random weights would hold about half the comments otherwise.
+    await add_site(database_url, E2E_SITE, {"thresholds": dict.fromkeys(E2E_LABELS, 2.0)})
+    context.progress(f"fanout: starting the end-to-end node (Detoxify, {args.fanout_e2e})")
+    server = await start_node(
+        "e2e",
+        folder,
+        {
+            "COMMENTS_DATABASE_URL": database_url,
+            "COMMENTS_REDIS_URL": args.fanout_redis,
+            "COMMENTS_CHANNEL_PREFIX": prefix,
+            "COMMENTS_CLASSIFIER": "detoxify",
+            "COMMENTS_DETOXIFY_CHECKPOINT": str(model.checkpoint),
+            "COMMENTS_DETOXIFY_CONFIG_DIR": str(model.config_dir),
+            "COMMENTS_DETOXIFY_BACKEND": args.fanout_e2e,
+            # One core scores, the other runs the event loop (and the load generator).
+            "COMMENTS_TORCH_THREADS": "1",
+            "COMMENTS_MAX_SOCKETS_PER_IP": "0",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        },
+        timeout=E2E_START_TIMEOUT_S,
+    )
+    stack.push_async_callback(server.stop)
+    loadgen = await LoadGen.start("loadgen for e2e")
+    stack.push_async_callback(loadgen.stop)
+    http = httpx.AsyncClient(base_url=server.url, timeout=60)
+    stack.push_async_callback(http.aclose)
+    return NodeContender("e2e", server, loadgen, http, site=E2E_SITE)
 
 
 class _Labels(Mapping[str, str]):
@@ -567,6 +656,9 @@ class _Labels(Mapping[str, str]):
         "e2e_p50_ms": "ours, post to receipt at a steady rate, median, ms",
         "e2e_p95_ms": "ours, post to receipt at a steady rate, 95th percentile, ms",
         "e2e_p99_ms": "ours, post to receipt at a steady rate, 99th percentile, ms",
+        "e2e_classifier_in_path": "1: the e2e figures had the full-size classifier in the path",
+        "e2e_lost": "end-to-end node: messages never delivered",
+        "e2e_rss_per_socket_kb": "end-to-end node: memory per idle socket, kB",
         "rss_per_socket_kb": "ours, server memory per idle socket, kB",
         "fanout_sockets_held": "ours, sockets open at the largest size",
     }

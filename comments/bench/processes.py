@@ -90,14 +90,16 @@ async def _spawn(name: str, argv: list[str], folder: Path, env: dict[str, str]) 
     return Server(name, proc, log, port)
 
 
-async def start_node(name: str, folder: Path, env: dict[str, str]) -> Server:
+async def start_node(
+    name: str, folder: Path, env: dict[str, str], *, timeout: float = _START_TIMEOUT_S
+) -> Server:
     """``comments serve`` on a free port, once ``/readyz`` answers 200."""
     import httpx
 
     server = await _spawn(
         name, [sys.executable, "-m", "comments", "serve", "--port", "{port}"], folder, env
     )
-    deadline = time.monotonic() + _START_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=server.url, timeout=2) as client:
         while True:
             server.check_alive()

@@ -101,9 +101,10 @@ def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
     assert "no section left to run" in done.stderr
 
 
-@pytest.mark.parametrize("feed", ["peer", "api"])
-def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str) -> None:
-    # Three servers, a few hundred sockets each, short phases: the plumbing, not the speed.
+@pytest.mark.parametrize(("feed", "e2e"), [("peer", "onnx"), ("api", "off")])
+def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: str) -> None:
+    # Three servers (four with the end-to-end node, on the tiny model), a few hundred
+    # sockets each, short phases: the plumbing, not the speed.
     done = bench(
         tmp_path,
         "--quick",
@@ -112,6 +113,7 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str) -> Non
         "--json",
         "--fanout-feed",
         feed,
+        *("--fanout-e2e", e2e, "--model-size", "tiny"),
         *("--fanout-sockets", "240,120", "--fanout-burst", "10", "--fanout-rate", "20"),
         *("--fanout-steady-seconds", "0.5", "--fanout-rounds", "1", "--fanout-redis", REDIS_URL),
     )
@@ -143,6 +145,13 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str) -> Non
             for figure in ("server_cores", "loadgen_cores"):
                 assert is_finite(report[f"{key}_{figure}"]), (server, size, figure)
                 assert report[f"{key}_{figure}"] >= 0
+    if e2e == "off":  # the e2e figures are then the peer- or API-fed node's
+        assert report["e2e_classifier_in_path"] == 0
+        assert "e2e_lost" not in report
+    else:  # every comment POSTed to the end-to-end node was scored, shown, received
+        assert report["e2e_classifier_in_path"] == 1
+        assert report["e2e_lost"] == 0
+        assert is_positive(report["e2e_rss_per_socket_kb"])
     if feed == "api":  # comments POSTed to the node: how fast it took them
         assert is_positive(report["fanout_ours_240_posts_per_s"])
     else:
