@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     setup_logging(settings)
-    app = create_app(settings)
+    app = create_app(settings, freeze_gc=True)
     app.state.demo = Demo(site=DEMO_SITE, article=DEMO_ARTICLE)
     config = uvicorn.Config(
         app,

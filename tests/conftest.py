@@ -171,7 +171,9 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
     """Factory: ``await start_server(settings)`` → RunningServer (stopped at teardown)."""
     running: list[RunningServer] = []
 
-    async def start(settings: Settings, **uvicorn_options: Any) -> RunningServer:
+    async def start(
+        settings: Settings, *, freeze_gc: bool = False, **uvicorn_options: Any
+    ) -> RunningServer:
         port = free_port()
         options: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -187,7 +189,7 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
             "lifespan": "on",
         }
         options.update(uvicorn_options)
-        config = uvicorn.Config(create_app(settings), **options)
+        config = uvicorn.Config(create_app(settings, freeze_gc=freeze_gc), **options)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         await wait_until(lambda: server.started or task.done(), timeout=30)
