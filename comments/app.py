@@ -88,9 +88,9 @@ class App(Starlette):
     An idle socket keeps alive every coroutine frame between the server and the await it
     sleeps in, and Starlette puts about ten there (its error and exception middleware,
     ours, the router, the route's wrappers): some 4 kB a socket, a sixth of what it
-    costs. None of them does anything for this endpoint, which answers its own errors
-    (API.md's denial responses) and lets the unexpected reach the server's log, as
-    Starlette does for WebSockets."""
+    cost. None of them does anything for this endpoint: it answers its own errors with
+    API.md's denial responses (storage away included, which Starlette's exception
+    handler answered before), and the unexpected reaches the server's log."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -121,6 +121,8 @@ def create_app(
         svc = services or Services.build(settings)
         await svc.start()
         if freeze_gc:
+            # Garbage cycles among these are never freed; they are bounded by what
+            # start-up made.
             gc.collect()
             gc.freeze()
         app.state.services = svc

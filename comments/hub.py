@@ -52,6 +52,9 @@ class Frame:
     last: int
     payloads: tuple[str, ...]
     text: str
+    # Within FRAME_MAX_CHARS (or one event alone): may go out as it is. A longer one
+    # (a gap filled from the store, a burst during a pause) is split by ``take``.
+    whole: bool = True
 
     @cached_property
     def wire(self) -> bytes:
@@ -62,7 +65,9 @@ class Frame:
 def frame_of(events: list[tuple[int, str]]) -> Frame:
     payloads = tuple(p for _, p in events)
     text = payloads[0] if len(payloads) == 1 else batch_frame(list(payloads))
-    return Frame(first=events[0][0], last=events[-1][0], payloads=payloads, text=text)
+    # The rule ``take`` applies: each event after the first adds its length and a comma.
+    whole = len(payloads) == 1 or sum(map(len, payloads)) + len(payloads) - 1 <= FRAME_MAX_CHARS
+    return Frame(first=events[0][0], last=events[-1][0], payloads=payloads, text=text, whole=whole)
 
 
 class Subscriber:
@@ -143,6 +148,7 @@ class Subscriber:
             and frame.first == self.next_seq
             and not self.frames
             and frame.payloads
+            and frame.whole
             and direct(frame.wire)
         ):
             self.last_queued = frame.last

@@ -138,7 +138,10 @@ class CommentsWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.conn.extensions
         ):
             return False
-        self.transport.write(frame)
+        try:
+            self.transport.write(frame)
+        except Exception:  # a transport closed under us: let the ASGI send report it
+            return False
         return True
 
     async def send(self, message: Any) -> None:
@@ -146,3 +149,7 @@ class CommentsWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # Used only to answer the handshake, which is done.
             self.__dict__.pop("response", None)
+            if self.conn.extensions:
+                # permessage-deflate transforms every frame: no frame built for all
+                # sockets fits this one, so the app need not build any for it.
+                self.scope["extensions"].pop(RAW_FRAMES, None)

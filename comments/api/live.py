@@ -45,7 +45,10 @@ async def live(websocket: WebSocket) -> None:
     svc: Services = websocket.state.services
     slug = websocket.path_params["site"]
     article = websocket.path_params["article"]
-    site = await svc.sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    try:
+        site = await svc.sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    except StoreUnavailable:
+        return await _deny(websocket, 503, "unavailable", "storage is unavailable; retry")
     if site is None:
         return await _deny(websocket, 404, "unknown_site", f"no site {slug!r}")
     if not valid_article(article):

@@ -7,12 +7,16 @@ the widget does (to another node, with `since`) and every seq is counted on ever
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from tests.conftest import REDIS_URL, Node, add_site, wait_until
 from tests.faults.readers import Reader
@@ -104,6 +108,11 @@ async def test_database_away_posts_get_503_and_the_node_recovers_by_itself(
             assert ready.status_code == 503
             assert ready.json()["database"]["state"] == "failed"
             assert (await http.get("/healthz")).status_code == 200
+            # A reader of a site this node has not read yet gets API.md's 503 too.
+            with pytest.raises(InvalidStatus) as denied:
+                await websockets.connect(f"{node.ws_url}/ws/v1/sites/elsewhere/articles/a")
+            assert denied.value.response.status_code == 503
+            assert json.loads(denied.value.response.body)["error"]["code"] == "unavailable"
             # Nothing half-written: no comment, no guest created for the refused post.
             assert await _count(postgres_url, "comments") == comments_before
             assert await _count(postgres_url, "authors") == authors_before

@@ -14,11 +14,12 @@ import pytest
 import websockets
 from websockets.frames import Frame, Opcode
 
-from comments.hub import Subscriber
+from comments.hub import FRAME_MAX_CHARS, Subscriber
+from comments.models import Status
 from comments.settings import Settings
 from comments.ws_protocol import Flag, Inbox, text_frame
 from tests.conftest import RunningServer, wait_until
-from tests.live import Event, collect_until, recv_events, seqs, socket_url
+from tests.live import Event, collect_until, events_of, recv_events, seqs, socket_url
 from tests.live.test_websocket import serve, store_comments
 
 StartServer = Callable[..., Any]
@@ -59,6 +60,40 @@ async def test_frames_of_every_length_reach_a_standard_client(
     assert seqs(live) == [11, 12]
     assert [e["comment"]["body"] for e in live] == ["hi", "y" * 8000]
     assert all(e["comment"]["body"] == "x" * 8000 for e in replay)
+
+
+async def test_a_live_batch_over_the_frame_limit_leaves_in_bounded_frames(
+    config: Settings, start_server: StartServer
+) -> None:
+    # No sweep: the comments reach the socket only as the one batch published below.
+    server = await serve(start_server, config.with_(resync_interval_s=0))
+    article = "flood"
+    svc = server.services
+    author, _ = await svc.store.create_guest("news", "Bulk")
+    async with websockets.connect(socket_url(server.ws_url, "news", article)) as ws:
+        await wait_until(lambda: subscriber(server).direct is not None)
+        events = []
+        for _ in range(40):  # 40 x 5,000 characters: well over FRAME_MAX_CHARS together
+            _, event = await svc.store.create_comment(
+                site="news",
+                article=article,
+                author=author,
+                body=secrets.token_urlsafe(3750),
+                parent=None,
+                status=Status.PUBLISHED,
+            )
+            events.append(event)
+        for event in events:  # one loop turn: they reach the channel as one batch
+            svc.hub.publish("news", article, event)
+        got: list[Event] = []
+        sizes = []
+        while len(got) < len(events):
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            sizes.append(len(frame))
+            got.extend(events_of(frame))
+    assert seqs(got) == list(range(1, 41))
+    assert len(sizes) > 1
+    assert max(sizes) <= FRAME_MAX_CHARS + 1000  # the batch's own JSON around the events
 
 
 async def test_a_reader_that_stalls_then_reads_gets_everything_once_in_order(
