@@ -365,6 +365,7 @@ class Bench:
         self.tag = 0
         self.contenders: list[Contender] = []
         self.e2e: Contender | None = None
+        self.e2e_scoring_ms = math.nan
 
     def next_tag(self) -> int:
         self.tag += 1
@@ -441,6 +442,8 @@ class Bench:
                 progress(f"fanout: {size} sockets, steady rate, round {turn + 1}/{self.rounds}")
                 for who in _rotated(steady, turn):
                     await self.steady(who, size, hot)
+        if e2e is not None:
+            self.e2e_scoring_ms = await _mean_scoring_ms(e2e.server)
         return self.figures()
 
     def reference_size(self) -> int:
@@ -507,6 +510,7 @@ class Bench:
         if self.e2e is not None:
             lost = e2e.steady_expected - e2e.steady_delivered
             figures["e2e_lost"] = float(lost)
+            figures["e2e_scoring_mean_ms"] = self.e2e_scoring_ms
         figures["rss_per_socket_kb"] = by_name["ours"].rss_per_socket_kb
         figures["fanout_sockets_held"] = float(by_name["ours"].held)
         for size in self.sizes:
@@ -529,6 +533,23 @@ class Bench:
             )
             figures[f"fanout_{who.name}_lost"] = float(lost)
         return figures
+
+
+async def _mean_scoring_ms(server: Server) -> float:
+    """The node's mean time to score a comment (its batch wait included), from the
+    ``comments_scoring_seconds`` histogram on its /metrics."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f'comments_scoring_seconds_{part}{{outcome="ok"}} '):
+                totals[part] = float(line.rsplit(" ", 1)[1])
+    if not totals.get("count"):
+        return math.nan
+    return 1000 * totals["sum"] / totals["count"]
 
 
 def _rotated(items: list[Contender], turn: int) -> list[Contender]:
@@ -663,6 +684,7 @@ class _Labels(Mapping[str, str]):
         "e2e_p99_ms": "ours, post to receipt at a steady rate, 99th percentile, ms",
         "e2e_classifier_in_path": "1: the e2e figures had the full-size classifier in the path",
         "e2e_lost": "end-to-end node: messages never delivered",
+        "e2e_scoring_mean_ms": "end-to-end node: mean time to score a comment, ms",
         "rss_per_socket_kb": "ours, server memory per idle socket, kB",
         "fanout_sockets_held": "ours, sockets open at the largest size",
     }

@@ -151,6 +151,7 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: s
     else:  # every comment POSTed to the end-to-end node was scored, shown, received
         assert report["e2e_classifier_in_path"] == 1
         assert report["e2e_lost"] == 0
+        assert is_positive(report["e2e_scoring_mean_ms"])
     if feed == "api":  # comments POSTed to the node: how fast it took them
         assert is_positive(report["fanout_ours_240_posts_per_s"])
     else:
