@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from typing import Any
 
 import httpx
+import websockets
 from websockets.asyncio.client import ClientConnection
+
+from tests.conftest import RunningServer
 
 Event = dict[str, Any]
 
@@ -82,3 +86,21 @@ async def post(
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+async def connect_slow_reader(server: RunningServer, url: str) -> ClientConnection:
+    """A socket whose buffers fill fast: it reads nothing until the test reads it.
+
+    Linux lets a loopback send buffer grow to 4 MB; a small one on the server's listener
+    (its connections inherit it) and a small receive buffer here make "the kernel buffers
+    are full" quick to reach, and ``max_queue=1`` pauses the client's reading after one
+    message.
+    """
+    for listener in server.server.servers:
+        for sock in listener.sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", server.port))
+    raw.setblocking(False)
+    return await websockets.connect(url, sock=raw, max_queue=1, ping_interval=None)

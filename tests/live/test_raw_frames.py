@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,15 @@ from comments.models import Status
 from comments.settings import Settings
 from comments.ws_protocol import Flag, Inbox, text_frame
 from tests.conftest import RunningServer, wait_until
-from tests.live import Event, collect_until, events_of, recv_events, seqs, socket_url
+from tests.live import (
+    Event,
+    collect_until,
+    connect_slow_reader,
+    events_of,
+    recv_events,
+    seqs,
+    socket_url,
+)
 from tests.live.test_websocket import serve, store_comments
 
 StartServer = Callable[..., Any]
@@ -101,16 +108,7 @@ async def test_a_reader_that_stalls_then_reads_gets_everything_once_in_order(
 ) -> None:
     server = await serve(start_server, config)
     article = "stall"
-    for listener in server.server.servers:
-        for sock in listener.sockets:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", server.port))
-    raw.setblocking(False)
-    ws = await websockets.connect(
-        socket_url(server.ws_url, "news", article), sock=raw, max_queue=1, ping_interval=None
-    )
+    ws = await connect_slow_reader(server, socket_url(server.ws_url, "news", article))
     try:
         await wait_until(lambda: server.services.hub.sockets == 1)
         sub = subscriber(server)

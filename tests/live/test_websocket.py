@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from tests.conftest import RunningServer, add_site, wait_until
 from tests.live import (
     Event,
     collect_until,
+    connect_slow_reader,
     events_of,
     post,
     recv_events,
@@ -270,18 +270,8 @@ async def test_slow_consumer_is_closed_1013_and_others_get_everything(
     article = "firehose"
     url = socket_url(server.ws_url, "news", article)
     hub = server.services.hub
-    # Linux lets a loopback send buffer grow to 4 MB; a small one on the listener (its
-    # connections inherit it) makes "the kernel buffers are full" quick to reach.
-    for listener in server.server.servers:
-        for sock in listener.sockets:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
-
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", server.port))
-    raw.setblocking(False)
     # It reads nothing until the end: one message queued, then its reads are paused.
-    slow = await websockets.connect(url, sock=raw, max_queue=1, ping_interval=None)
+    slow = await connect_slow_reader(server, url)
     await wait_until(lambda: hub.sockets == 1)
     (slow_sub,) = [s for c in hub.channels.values() for s in c.subscribers]
     fast = [await websockets.connect(url) for _ in range(2)]
