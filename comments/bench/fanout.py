@@ -20,10 +20,12 @@ shown).
 
 The servers take turns round by round (``--fanout-rounds``), so a change in machine load
 touches all of them alike. The baselines (:mod:`comments.bench.baselines`) relay what the
-benchmark PUBLISHes to Redis. Ours is ``comments serve``, and comments enter it as they
-really do: POSTed to the API, so the guest check, the classifier
-(``--fanout-classifier``), the policy, the store and its seq, and the Redis publish are
-all in the path. Server RSS per idle socket is read from /proc before and after the
+benchmark PUBLISHes to Redis. Ours is ``comments serve``, fed by default as a peer node
+feeds it (``--fanout-feed peer``: each comment stored published, then its event
+PUBLISHed), so it orders, frames and fans out as the baselines relay; with
+``--fanout-feed api`` comments are POSTed to it instead, and the guest check, the
+classifier (``--fanout-classifier``), the policy, the store and the publish are in its
+path too. Server RSS per idle socket is read from /proc before and after the
 sockets of the largest size open, on fresh servers; CPU from /proc for the server and
 the load generator.
 """
