@@ -87,7 +87,7 @@ class Rooms:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()
         await self.redis.aclose()
 
 

@@ -146,7 +146,7 @@ class RedisBroker(Broker):
     @staticmethod
     async def _close(pubsub: PubSub) -> None:
         with contextlib.suppress(Exception):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     @property
     def _safe_url(self) -> str:
