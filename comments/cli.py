@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from comments import bench, demo
+from comments.errors import ConfigurationError
 from comments.models import SITE_SLUG
 from comments.settings import Settings, SettingsError
 from comments.sites import (
@@ -46,39 +47,25 @@ def drain_seconds(settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from comments.app import create_app
-    from comments.http_protocol import bounded_httptools
-    from comments.logs import setup_logging
-    from comments.rlimit import raise_open_files_limit
-    from comments.ws_protocol import CommentsWebSocketProtocol
+    from comments.observability.logs import setup_logging
+    from comments.server.config import build_config, check_uvicorn
+    from comments.server.rlimit import raise_open_files_limit
+    from comments.web.app import create_app
 
     setup_logging(settings)
+    check_uvicorn()
     # Every socket is a file: the usual soft limit of 1024 would cap a node far below
     # the 10,000 sockets it is meant to hold.
     raise_open_files_limit()
-    proxies = settings.trusted_proxies.strip()
-    config = uvicorn.Config(
+    config = build_config(
         create_app(settings, freeze_gc=True),
+        settings,
         host=args.host,
         port=args.port,
-        loop="uvloop",
-        # httptools, with a deadline and a size cap on reading each request.
-        http=bounded_httptools(settings.request_timeout_s),
-        # uvicorn's sans-I/O WebSocket protocol, writing shared frames straight out.
-        ws=CommentsWebSocketProtocol,
-        ws_per_message_deflate=settings.ws_per_message_deflate or args.ws_deflate,
-        ws_ping_interval=settings.ws_ping_interval or None,
-        ws_ping_timeout=settings.ws_ping_timeout or None,
-        # Readers have nothing to send on a socket but control frames.
-        ws_max_size=64 * 1024,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-        server_header=False,
-        log_config=None,
-        timeout_graceful_shutdown=drain_seconds(settings),
+        ws_deflate=args.ws_deflate,
+        graceful_shutdown_s=drain_seconds(settings),
     )
-    server = uvicorn.Server(config)
-    server.run()
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -164,8 +151,8 @@ def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from comments.logs import setup_logging
-    from comments.worker import run_worker
+    from comments.observability.logs import setup_logging
+    from comments.scoring.worker import run_worker
 
     setup_logging(settings)
     try:
@@ -175,7 +162,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from comments.classifier import fetch_model
+    from comments.scoring.classifier import fetch_model
 
     try:
         path = fetch_model(args.model)
@@ -262,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         result: int = args.func(args, settings)
         return result
-    except (CliError, SettingsError, SiteSettingError, NotFound) as exc:
+    except (CliError, ConfigurationError, SettingsError, SiteSettingError, NotFound) as exc:
         print(f"comments: {exc}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:

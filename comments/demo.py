@@ -12,8 +12,8 @@ import asyncio
 import sys
 from typing import Any
 
-from comments.logs import setup_logging
 from comments.models import Author, Status
+from comments.observability.logs import setup_logging
 from comments.settings import Settings, normalize_database_url
 from comments.store import Store, create_store
 
@@ -94,9 +94,9 @@ async def prepare(store: Store, origins: list[str]) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from comments.app import create_app
-    from comments.web import Demo
-    from comments.ws_protocol import CommentsWebSocketProtocol
+    from comments.server.config import build_config, check_uvicorn
+    from comments.web.app import create_app
+    from comments.web.assets import Demo
 
     db = args.db if "://" in args.db else f"sqlite:///{args.db}"
     # Its own file and an in-process broker: the demo never touches a real deployment.
@@ -137,16 +137,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(settings)
     app = create_app(settings, freeze_gc=True)
     app.state.demo = Demo(site=DEMO_SITE, article=DEMO_ARTICLE)
-    config = uvicorn.Config(
+    check_uvicorn()
+    config = build_config(
         app,
+        settings,
         host=args.host,
         port=args.port,
-        ws=CommentsWebSocketProtocol,
-        ws_max_size=64 * 1024,
-        server_header=False,
         access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=5,
+        graceful_shutdown_s=5,
     )
     uvicorn.Server(config).run()
     sys.stdout.flush()

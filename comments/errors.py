@@ -1,44 +1,49 @@
-"""API errors: every 4xx/5xx leaves as ``{"error": {"code", "message"}}`` (API.md)."""
+"""What use cases refuse with: a stable code and a message for the person refused.
+
+Use cases (posting, moderating, scoring) know nothing of HTTP, so that the worker and
+the command line run them without the web layer; ``comments.web.errors`` maps each code
+to its HTTP status (API.md's error codes are these codes).
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from comments.models import Comment
 
 
-class ApiError(Exception):
+class Refused(Exception):
+    """A use case said no.
+
+    Args:
+        code: the error code clients see (``banned``, ``closed``, ``not_found``, …).
+        message: a sentence for the person refused.
+        retry_after_s: when trying again may succeed (rate limits).
+        comment: the comment as it stands, when the refusal is about its state.
+    """
+
     def __init__(
         self,
-        status: int,
         code: str,
         message: str,
         *,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, object] | None = None,
+        retry_after_s: float | None = None,
+        comment: Comment | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
-        self.headers = headers or {}
-        self.extra = extra or {}
-
-    def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, self.headers, self.extra)
+        self.retry_after_s = retry_after_s
+        self.comment = comment
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, object] | None = None,
-) -> JSONResponse:
-    body: dict[str, object] = {"error": {"code": code, "message": message}}
-    body.update(extra or {})
-    return JSONResponse(body, status_code=status, headers=headers)
+class Conflict(Refused):
+    """The comment is not in the state the action needs; carries it as it stands."""
+
+    def __init__(self, comment: Comment, message: str) -> None:
+        super().__init__("conflict", message, comment=comment)
 
 
-async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return exc.response()
+class ConfigurationError(Exception):
+    """The installation or its configuration cannot work; said in one line, no traceback."""

@@ -13,6 +13,7 @@ SITE_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 ARTICLE_MAX = 200
 BODY_MAX = 5000
 AUTHOR_NAME_MAX = 64
+GUEST_PREFIX = "g_"
 SEQ_MAX = 2**63 - 1  # seqs are 64-bit in the database; larger cursors cannot be bound
 
 
@@ -33,6 +34,11 @@ class EventType(StrEnum):
 class Author:
     id: str
     name: str
+
+    @property
+    def is_guest(self) -> bool:
+        """Guest ids are issued by the server; SSO ids are ``site:sub`` (a slug has no "_")."""
+        return self.id.startswith(GUEST_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 # The classifier factory's table of names; importing it does not import torch.
-from comments.classifier.factory import DETOXIFY_BACKENDS
+from comments.scoring.classifier.factory import DETOXIFY_BACKENDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
 SCORING_MODES = ("inline", "workers")

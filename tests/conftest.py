@@ -24,11 +24,10 @@ import httpx
 import pytest
 import uvicorn
 
-from comments.app import create_app
-from comments.http_protocol import bounded_httptools
+from comments.server.config import build_config
 from comments.settings import Settings
 from comments.store import Store, create_store
-from comments.ws_protocol import CommentsWebSocketProtocol
+from comments.web.app import create_app
 
 # The real Redis Cluster fixtures, here so that one session cluster serves every directory.
 from tests.cluster import redis_cluster, redis_cluster_session  # noqa: F401
@@ -155,8 +154,11 @@ class RunningServer:
         self.ws_url = f"ws://127.0.0.1:{port}"
 
     @property
-    def services(self) -> Any:
-        return self.server.config.loaded_app.app.state.services  # type: ignore[union-attr]
+    def node(self) -> Any:
+        app: Any = self.server.config.loaded_app
+        while not hasattr(app, "state"):  # under uvicorn's middleware (proxy headers)
+            app = app.app
+        return app.state.node
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
@@ -175,21 +177,15 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
         settings: Settings, *, freeze_gc: bool = False, **uvicorn_options: Any
     ) -> RunningServer:
         port = free_port()
-        options: dict[str, Any] = {
-            "host": "127.0.0.1",
-            "port": port,
-            "ws": CommentsWebSocketProtocol,
-            # What `comments serve` runs: httptools with a read deadline per request.
-            "http": bounded_httptools(settings.request_timeout_s),
-            "log_level": "warning",
-            "ws_max_size": 64 * 1024,
-            "ws_per_message_deflate": settings.ws_per_message_deflate,
-            "ws_ping_interval": settings.ws_ping_interval or None,
-            "ws_ping_timeout": settings.ws_ping_timeout or None,
-            "lifespan": "on",
-        }
-        options.update(uvicorn_options)
-        config = uvicorn.Config(create_app(settings, freeze_gc=freeze_gc), **options)
+        # What `comments serve` runs, in this test's event loop.
+        config = build_config(
+            create_app(settings, freeze_gc=freeze_gc),
+            settings,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options,
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         await wait_until(lambda: server.started or task.done(), timeout=30)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from comments.logs import JsonFormatter, setup_logging
+from comments.observability.logs import JsonFormatter, setup_logging
 from comments.settings import Settings
 from tests.conftest import Node, free_port
 

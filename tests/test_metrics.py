@@ -16,7 +16,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from comments.metrics import Counter, Gauge, Histogram, allowed, parse_allow, render
+from comments.observability.metrics import Counter, Gauge, Histogram, allowed, parse_allow, render
 from comments.settings import Settings, SettingsError
 from tests.conftest import PrivateRedis, RunningServer, add_site, wait_until
 from tests.moderation import (

@@ -1,4 +1,4 @@
-"""Table tests for the pure moderation policy (comments/policy.py)."""
+"""Table tests for the pure moderation policy (comments/moderation/policy.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import pytest
 
-from comments.policy import (
+from comments.moderation.policy import (
     CLASSIFIER_UNAVAILABLE,
     LINK_FROM_NEW_AUTHOR,
     PREMODERATED,

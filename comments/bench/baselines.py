@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from comments.rlimit import raise_open_files_limit
+    from comments.server.rlimit import raise_open_files_limit
 
     raise_open_files_limit()
     if args.kind == "broadcaster":

@@ -561,7 +561,7 @@ def _rotated(items: list[Contender], turn: int) -> list[Contender]:
 
 def run(args: argparse.Namespace, context: Context) -> Figures:
     """Start the three servers and their load generators, measure, stop them."""
-    from comments.rlimit import raise_open_files_limit
+    from comments.server.rlimit import raise_open_files_limit
 
     raise_open_files_limit()  # inherited by every process started here
     return asyncio.run(_run(args, context))

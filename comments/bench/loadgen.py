@@ -363,7 +363,7 @@ async def serve_commands() -> None:
 
 
 def main() -> None:
-    from comments.rlimit import raise_open_files_limit
+    from comments.server.rlimit import raise_open_files_limit
 
     raise_open_files_limit()
     try:

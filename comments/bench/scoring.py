@@ -26,7 +26,7 @@ from typing import Any
 from comments.bench import Context, Figures, Section, Target
 from comments.bench.corpus import generate_comments
 from comments.bench.model import SHAPES, BenchModel, build_bench_model
-from comments.classifier.base import Classifier, ClassifierOptions
+from comments.scoring.classifier.base import Classifier, ClassifierOptions
 from comments.settings import Settings
 
 #: Comments scored by a full run and by ``--quick``.
@@ -93,9 +93,12 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
     import transformers.utils.logging
     from detoxify import Detoxify
 
-    from comments.classifier import MicroBatcher
-    from comments.classifier.detoxify_model import DetoxifyClassifier
-    from comments.classifier.onnx_model import OnnxDetoxifyClassifier, OnnxInt8DetoxifyClassifier
+    from comments.scoring.classifier import MicroBatcher
+    from comments.scoring.classifier.detoxify_model import DetoxifyClassifier
+    from comments.scoring.classifier.onnx_model import (
+        OnnxDetoxifyClassifier,
+        OnnxInt8DetoxifyClassifier,
+    )
 
     count = args.comments or (QUICK_COMMENTS if context.quick else FULL_COMMENTS)
     rounds = max(1, min(count, args.rounds or (5 if context.quick else 10)))

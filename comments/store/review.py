@@ -396,6 +396,25 @@ class ReviewStore:
         nxt = rows[limit - 1].id if len(rows) > limit else None
         return entries, nxt
 
+    async def held_counts(self) -> dict[str, int]:
+        """Held comments per site: the moderation queue's depth, the same on every node.
+
+        A COUNT at scrape time rather than a gauge kept on transitions: comments are held and
+        decided on every node, so only the database knows the total. It reads the
+        (site, status) index for each site, which costs a few milliseconds every scrape.
+        """
+        sites = await self.store.list_sites()
+        if not sites:
+            return {}
+        query = (
+            sa.select(comments.c.site, sa.func.count())
+            .where(comments.c.site.in_(sites), comments.c.status == str(Status.HELD))
+            .group_by(comments.c.site)
+        )
+        async with self.store._read() as conn:  # the store's own outage handling
+            found = {row[0]: int(row[1]) for row in await conn.execute(query)}
+        return {site: found.get(site, 0) for site in sites}
+
 
 def _aware(at: datetime) -> datetime:
     # SQLite hands back naive datetimes; every stored time is UTC.

@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from comments.models import (
+    GUEST_PREFIX,
     Author,
     Comment,
     EventType,
@@ -234,7 +235,7 @@ class Store:
     async def create_guest(self, site: str, name: str) -> tuple[Author, str]:
         """A new guest identity and the token that proves it (returned once)."""
         token = secrets.token_urlsafe(24)
-        author = Author(id=f"g_{new_id()}", name=name)
+        author = Author(id=f"{GUEST_PREFIX}{new_id()}", name=name)
         async with self._write() as conn:
             await conn.execute(
                 sa.insert(authors).values(

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from comments.app import create_app
+from comments.server.config import build_config
 from comments.settings import Settings
 from comments.store import Store
 from comments.store.tables import authors, comments
+from comments.web.app import create_app
 from tests.conftest import RunningServer, _pg_admin, free_port, pg_url, wait_until
 
 # 32+ bytes: PyJWT warns (an error here) about shorter HMAC keys.
@@ -62,14 +63,8 @@ async def module_database(
 async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """The conftest ``start_server`` as a context manager, for module-scoped fixtures."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        http="httptools",
-        log_level="warning",
-        lifespan="on",
+    config = build_config(
+        create_app(settings), settings, port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

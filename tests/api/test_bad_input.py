@@ -181,7 +181,7 @@ async def _chunks(raw: bytes, size: int = 8192) -> AsyncIterator[bytes]:
 async def test_bad_post_is_refused_and_nothing_is_stored(world: World, case_id: str) -> None:
     case = CASES[case_id]
     server = world.server
-    store = server.services.store
+    store = server.node.store
     target = case.article or f"2025/07/{case_id}"
     if case.closed:
         await store.set_article_state(case.site, target, closed=True)
@@ -259,7 +259,7 @@ async def test_bad_counts_requests_are_422(world: World) -> None:
 async def test_sso_token_is_checked_after_validation(world: World) -> None:
     """A valid sign-in does not let an invalid body through, and an invalid sign-in on a
     valid body is 401, on a site without guests too."""
-    before = await stored_rows(world.server.services.store)
+    before = await stored_rows(world.server.node.store)
     async with world.server.client() as http:
         r = await http.post(
             comments_url("sso", "members"), json={"body": ""}, headers=bearer(sso_token())
@@ -273,4 +273,4 @@ async def test_sso_token_is_checked_after_validation(world: World) -> None:
         assert_error(r, 401, "invalid_token")
         listed = await http.get(comments_url("sso", "members"))
     assert listed.json()["comments"] == []
-    assert await stored_rows(world.server.services.store) == before
+    assert await stored_rows(world.server.node.store) == before

@@ -253,7 +253,7 @@ async def test_paging_oldest_and_newest(http: httpx.AsyncClient) -> None:
 
 @MODULE
 async def test_limit_defaults_to_50_and_is_capped_at_100(world: World) -> None:
-    store = world.server.services.store
+    store = world.server.node.store
     author, _ = await store.create_guest("news", "Bulk")
     for n in range(105):
         await store.create_comment(
@@ -352,12 +352,12 @@ async def test_delete_own_comment(world: World, http: httpx.AsyncClient) -> None
 async def test_duplicate_is_409_and_stored_once(world: World, http: httpx.AsyncClient) -> None:
     first = await posted(http, "dup", "Same words")
     token = first["guest_token"]
-    before = await stored_rows(world.server.services.store)
+    before = await stored_rows(world.server.node.store)
     for body in ("Same words", "  Same words \n"):
         assert_error(await post(http, "dup", body, token=token), 409, "duplicate")
     # Also in another article: the same text from the same author within a minute.
     assert_error(await post(http, "dup/elsewhere", "Same words", token=token), 409, "duplicate")
-    assert await stored_rows(world.server.services.store) == before
+    assert await stored_rows(world.server.node.store) == before
     assert [c["body"] for c in (await listing(http, "dup"))["comments"]] == ["Same words"]
 
     # Other text from the author, or the same text from someone else, is fine.
@@ -372,7 +372,7 @@ async def test_duplicate_is_409_and_stored_once(world: World, http: httpx.AsyncC
 
 @MODULE
 async def test_closed_article_is_403(world: World, http: httpx.AsyncClient) -> None:
-    store = world.server.services.store
+    store = world.server.node.store
     earlier = await posted(http, "closing", "before closing")
     await store.set_article_state("news", "closing", closed=True)
     before = await stored_rows(store)
@@ -401,10 +401,10 @@ async def test_rate_limit_per_author(world: World, http: httpx.AsyncClient) -> N
     first = await posted(http, "a", "one", site=site)
     token = first["guest_token"]
     await posted(http, "a", "two", site=site, token=token)
-    before = await stored_rows(world.server.services.store)
+    before = await stored_rows(world.server.node.store)
     assert_retry_after(await post(http, "a", "three", site=site, token=token))
     assert_retry_after(await post(http, "b", "three", site=site, token=token))
-    assert await stored_rows(world.server.services.store) == before
+    assert await stored_rows(world.server.node.store) == before
     # Other readers are not held back by this one.
     await posted(http, "a", "someone else", site=site)
 
@@ -420,9 +420,9 @@ async def test_rate_limit_per_ip(world: World, http: httpx.AsyncClient) -> None:
     site = await world.site(posts_per_minute_per_ip=3)
     for n in range(3):
         await posted(http, "a", f"guest {n}", site=site, name=f"Guest {n}")
-    before = await stored_rows(world.server.services.store)
+    before = await stored_rows(world.server.node.store)
     assert_retry_after(await post(http, "a", "one more", site=site, name="Another"))
-    assert await stored_rows(world.server.services.store) == before
+    assert await stored_rows(world.server.node.store) == before
     assert await count(http, "a", site=site) == {"a": 3}
 
 
@@ -435,7 +435,7 @@ async def test_refusals_after_identity_run_in_order(world: World, http: httpx.As
     # Duplicate and rate limited: duplicate.
     assert_error(await post(http, "a", "only one", site=site, token=token), 409, "duplicate")
     # Closed, duplicate and rate limited: closed.
-    await world.server.services.store.set_article_state(site, "a", closed=True)
+    await world.server.node.store.set_article_state(site, "a", closed=True)
     assert_error(await post(http, "a", "only one", site=site, token=token), 403, "closed")
 
 
@@ -474,10 +474,10 @@ BAD_TOKENS: dict[str, tuple[str, str]] = {
 async def test_invalid_sso_token_is_401(
     world: World, http: httpx.AsyncClient, token: str, code: str
 ) -> None:
-    before = await stored_rows(world.server.services.store)
+    before = await stored_rows(world.server.node.store)
     r = await post(http, "sso/bad", "hello", headers=bearer(token), name="Ana")
     assert_error(r, 401, code)
-    assert await stored_rows(world.server.services.store) == before
+    assert await stored_rows(world.server.node.store) == before
     assert (await listing(http, "sso/bad"))["comments"] == []
 
 
@@ -528,7 +528,7 @@ async def test_unknown_routes_are_json_errors(http: httpx.AsyncClient) -> None:
 @MODULE
 async def test_author_object_is_stable_across_reads(world: World, http: httpx.AsyncClient) -> None:
     """A guest id the server issued, stored with the comment: listing and posting agree."""
-    store = world.server.services.store
+    store = world.server.node.store
     author, token = await store.create_guest("news", "Pre-made")
     comment = (await posted(http, "stable", "hi", token=token, name=None))["comment"]
     assert comment["author"] == {"id": author.id, "name": "Pre-made"}

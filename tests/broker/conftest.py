@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from comments.broker import create_broker
+from comments.infra.broker import create_broker
 from tests.conftest import wait_until
 
 # Reconnecting waits out a backoff of up to 5 s (with jitter) after a failed attempt.

@@ -10,10 +10,10 @@ import logging
 
 import pytest
 
-from comments.broker import BrokerUnavailable, create_broker
-from comments.broker.cluster import RedisClusterBroker
-from comments.broker.memory import MemoryBroker
-from comments.broker.redis import RedisBroker
+from comments.infra.broker import BrokerUnavailable, create_broker
+from comments.infra.broker.cluster import RedisClusterBroker
+from comments.infra.broker.memory import MemoryBroker
+from comments.infra.broker.redis import RedisBroker
 from tests.broker.conftest import RECONNECT_S, MakeNode
 from tests.cluster import RedisCluster
 from tests.conftest import REDIS_URL, PrivateRedis, wait_until

@@ -14,8 +14,8 @@ import pytest
 import websockets
 from redis.crc import key_slot
 
-from comments.broker import BrokerUnavailable, create_broker
-from comments.broker.cluster import ClusterURL, parse_cluster_url
+from comments.infra.broker import BrokerUnavailable, create_broker
+from comments.infra.broker.cluster import ClusterURL, parse_cluster_url
 from comments.settings import Settings
 from tests.broker.conftest import RECONNECT_S, MakeNode
 from tests.cluster import ClusterNode, RedisCluster
@@ -310,7 +310,7 @@ async def test_comment_posted_on_one_server_reaches_a_socket_on_another(
     )
     a: RunningServer = await start_server(settings)
     b: RunningServer = await start_server(settings)
-    await wait_until(lambda: a.services.broker.healthy and b.services.broker.healthy)
+    await wait_until(lambda: a.node.broker.healthy and b.node.broker.healthy)
     articles = [c.rsplit(":", 1)[1] for c in spread(redis_cluster, channel_prefix, 1)]
     sockets = [await websockets.connect(socket_url(b.ws_url, "news", x)) for x in articles]
     try:

@@ -15,11 +15,11 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from comments.classifier.base import Classifier
-from comments.classifier.detoxify_model import DetoxifyClassifier
-from comments.classifier.onnx_model import OnnxDetoxifyClassifier
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
+from comments.scoring.classifier.base import Classifier
+from comments.scoring.classifier.detoxify_model import DetoxifyClassifier
+from comments.scoring.classifier.onnx_model import OnnxDetoxifyClassifier
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
 
 
 @contextlib.contextmanager

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from comments.classifier import (
+from comments.scoring.classifier import (
     Classifier,
     ClassifierLoadError,
     ClassifierUnavailable,
     MicroBatcher,
 )
-from comments.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
 from tests.conftest import wait_until
 
 TEXTS = [

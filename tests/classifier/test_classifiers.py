@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from comments.classifier.base import Classifier, clamp_score
-from comments.classifier.detoxify_model import DetoxifyClassifier, length_buckets
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.classifier.testing import TINY_LABELS
+from comments.scoring.classifier.base import Classifier, clamp_score
+from comments.scoring.classifier.detoxify_model import DetoxifyClassifier, length_buckets
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TINY_LABELS
 
 MIXED = [
     "you are a fucking idiot",

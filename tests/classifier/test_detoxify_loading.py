@@ -12,9 +12,9 @@ import detoxify.detoxify
 import pytest
 import torch
 
-from comments.classifier import DETOXIFY_MODELS, ClassifierLoadError, fetch_model
-from comments.classifier.detoxify_model import DetoxifyClassifier, detoxify_cache_path
-from comments.classifier.testing import TinyDetoxify
+from comments.scoring.classifier import DETOXIFY_MODELS, ClassifierLoadError, fetch_model
+from comments.scoring.classifier.detoxify_model import DetoxifyClassifier, detoxify_cache_path
+from comments.scoring.classifier.testing import TinyDetoxify
 
 TEXTS = ["you are a fucking idiot", "thanks for the thoughtful article", "hi"]
 
@@ -51,7 +51,7 @@ def test_loads_offline_through_detoxify_and_logs_sha256(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     digest = hashlib.sha256(tiny_detoxify.checkpoint.read_bytes()).hexdigest()
-    with caplog.at_level(logging.INFO, logger="comments.classifier.detoxify_model"):
+    with caplog.at_level(logging.INFO, logger="comments.scoring.classifier.detoxify_model"):
         fresh = load(tiny_detoxify.checkpoint, tiny_detoxify)
     assert any(digest in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
     assert digest[:16] in fresh.detail

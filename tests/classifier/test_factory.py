@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from comments.classifier import MicroBatcher, create_classifier, valid_specs
-from comments.classifier.detoxify_model import DetoxifyClassifier, detoxify_cache_path
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.classifier.testing import TinyDetoxify
+from comments.scoring.classifier import MicroBatcher, create_classifier, valid_specs
+from comments.scoring.classifier.detoxify_model import DetoxifyClassifier, detoxify_cache_path
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TinyDetoxify
 
 
 @pytest.mark.parametrize("spec", ["nope", "detoxify:huge", "auto:original", "profanity-check:x"])
@@ -93,7 +93,7 @@ async def test_auto_uses_the_cached_download(
 async def test_auto_falls_back_without_weights(
     empty_torch_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="comments.classifier.factory"):
+    with caplog.at_level(logging.WARNING, logger="comments.scoring.classifier.factory"):
         classifier = create_classifier("auto")
     assert isinstance(classifier, ProfanityCheckClassifier)
     assert any(

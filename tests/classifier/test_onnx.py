@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 import torch
 
-from comments.classifier import ClassifierLoadError, MicroBatcher, create_classifier
-from comments.classifier.detoxify_model import DetoxifyClassifier
-from comments.classifier.onnx_model import OnnxDetoxifyClassifier, OnnxInt8DetoxifyClassifier
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.classifier.testing import TinyDetoxify, build_tiny_detoxify
-from comments.scoring import Scorer
+from comments.scoring.classifier import ClassifierLoadError, MicroBatcher, create_classifier
+from comments.scoring.classifier.detoxify_model import DetoxifyClassifier
+from comments.scoring.classifier.onnx_model import (
+    OnnxDetoxifyClassifier,
+    OnnxInt8DetoxifyClassifier,
+)
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TinyDetoxify, build_tiny_detoxify
+from comments.scoring.scorer import Scorer
 from comments.settings import Settings, SettingsError
 from tests.classifier.test_classifiers import MIXED, assert_valid
 

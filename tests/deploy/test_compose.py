@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 from starlette.routing import WebSocketRoute
 
-from comments.app import create_app
 from comments.settings import Settings
+from comments.web.app import create_app
 from tests.deploy.conftest import DEPLOY, ROOT, dockerfile_stages, interpolate_defaults
 
 Compose = dict[str, Any]

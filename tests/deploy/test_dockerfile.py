@@ -181,7 +181,7 @@ def dockerignore_patterns() -> list[str]:
     [
         ("pyproject.toml", True),
         ("README.md", True),
-        ("comments/app.py", True),
+        ("comments/web/app.py", True),
         ("comments/store/migrations/versions/0001_initial.py", True),
         ("comments/static/embed.js", True),
         ("deploy/entrypoint.sh", True),
@@ -189,7 +189,7 @@ def dockerignore_patterns() -> list[str]:
         (".git/HEAD", False),
         ("comments.db", False),
         ("tests/conftest.py", False),
-        ("comments/__pycache__/app.cpython-311.pyc", False),
+        ("comments/web/__pycache__/app.cpython-311.pyc", False),
         ("deploy/k8s/node-deployment.yaml", False),
     ],
     ids=lambda v: str(v),

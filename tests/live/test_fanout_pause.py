@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from comments.broker.memory import MemoryBroker
-from comments.hub import Hub, Subscriber
+from comments.infra.broker.memory import MemoryBroker
+from comments.live.hub import Hub, Subscriber
 from comments.models import Author, Status
 from comments.store import EventRow, Store
 from tests.conftest import OPEN_SITE, wait_until

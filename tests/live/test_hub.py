@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from comments.broker.memory import MemoryBroker
-from comments.hub import FRAME_MAX_CHARS, Hub, Subscriber
+from comments.infra.broker.memory import MemoryBroker
+from comments.live.hub import FRAME_MAX_CHARS, Hub, Subscriber
 from comments.models import Author, Status
 from comments.store import EventRow, Store
 from tests.conftest import OPEN_SITE, wait_until

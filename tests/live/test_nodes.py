@@ -164,7 +164,7 @@ async def test_site_named_like_the_moderation_feed_still_crosses_nodes(
     a: RunningServer = await start_server(settings)
     b: RunningServer = await start_server(settings)
     async with websockets.connect(socket_url(b.ws_url, "mod", "news")) as ws:
-        await wait_until(lambda: b.services.broker.healthy and a.services.broker.healthy)
+        await wait_until(lambda: b.node.broker.healthy and a.node.broker.healthy)
         async with a.client() as http:
             comment = (await post(http, "news", "hello from A", site="mod"))["comment"]
         assert await recv_events(ws) == [

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from comments.api.pump import send_eagerly
+from comments.live.pump import send_eagerly
 
 
 async def loop_turns(n: int = 5) -> None:

@@ -13,10 +13,11 @@ import pytest
 import websockets
 from websockets.frames import Frame, Opcode
 
-from comments.hub import FRAME_MAX_CHARS, Subscriber
+from comments.live.frames import text_frame
+from comments.live.hub import FRAME_MAX_CHARS, Subscriber
 from comments.models import Status
+from comments.server.ws_protocol import Flag, Inbox
 from comments.settings import Settings
-from comments.ws_protocol import Flag, Inbox, text_frame
 from tests.conftest import RunningServer, wait_until
 from tests.live import (
     Event,
@@ -44,7 +45,7 @@ def config(sqlite_url: str, channel_prefix: str) -> Settings:
 
 
 def subscriber(server: RunningServer) -> Subscriber:
-    (sub,) = [s for c in server.services.hub.channels.values() for s in c.subscribers]
+    (sub,) = [s for c in server.node.hub.channels.values() for s in c.subscribers]
     return sub
 
 
@@ -75,7 +76,7 @@ async def test_a_live_batch_over_the_frame_limit_leaves_in_bounded_frames(
     # No sweep: the comments reach the socket only as the one batch published below.
     server = await serve(start_server, config.with_(resync_interval_s=0))
     article = "flood"
-    svc = server.services
+    svc = server.node
     author, _ = await svc.store.create_guest("news", "Bulk")
     async with websockets.connect(socket_url(server.ws_url, "news", article)) as ws:
         await wait_until(lambda: subscriber(server).direct is not None)
@@ -110,7 +111,7 @@ async def test_a_reader_that_stalls_then_reads_gets_everything_once_in_order(
     article = "stall"
     ws = await connect_slow_reader(server, socket_url(server.ws_url, "news", article))
     try:
-        await wait_until(lambda: server.services.hub.sockets == 1)
+        await wait_until(lambda: server.node.hub.sockets == 1)
         sub = subscriber(server)
         await wait_until(lambda: sub.direct is not None)
         # Long random comments until the socket stops taking frames: its writer is then
@@ -132,7 +133,7 @@ async def test_a_reader_that_stalls_then_reads_gets_everything_once_in_order(
         await store_comments(server, article, 1, body="direct again", publish=True)
         (last,) = await collect_until(ws, published + 1)
         assert last["seq"] == published + 1
-        delivered = server.services.metrics.events_delivered.value()
+        delivered = server.node.metrics.events_delivered.value()
         assert delivered == published + 1
     finally:
         await ws.close()
@@ -149,7 +150,7 @@ async def test_permessage_deflate_clients_still_get_every_event(
     ):
         assert deflating.protocol.extensions, "the client negotiated permessage-deflate"
         assert not plain.protocol.extensions
-        await wait_until(lambda: server.services.hub.sockets == 2)
+        await wait_until(lambda: server.node.hub.sockets == 2)
         await store_comments(server, article, 3, body="z" * 5000, publish=True)
         for ws in (deflating, plain):
             got = await collect_until(ws, 3)

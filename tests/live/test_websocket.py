@@ -57,7 +57,7 @@ async def store_comments(
 ) -> None:
     """``n`` published comments written straight to the store (fast). With ``publish``
     each is also handed to the hub, as the post endpoint does."""
-    svc = server.services
+    svc = server.node
     author, _ = await svc.store.create_guest("news", "Bulk")
     for i in range(n):
         _, event = await svc.store.create_comment(
@@ -158,7 +158,7 @@ async def test_several_ready_events_leave_as_one_batch(
         assert seqs(events_of(json.dumps(frame))) == list(range(1, 21))
 
         # Three events ready in one loop turn on the node: one frame for them.
-        svc = server.services
+        svc = server.node
         author, _ = await svc.store.create_guest("news", "Burst")
         rows = []
         for i in range(3):
@@ -269,7 +269,7 @@ async def test_slow_consumer_is_closed_1013_and_others_get_everything(
     server = await serve(start_server, one_config.with_(socket_queue_events=20))
     article = "firehose"
     url = socket_url(server.ws_url, "news", article)
-    hub = server.services.hub
+    hub = server.node.hub
     # It reads nothing until the end: one message queued, then its reads are paused.
     slow = await connect_slow_reader(server, url)
     await wait_until(lambda: hub.sockets == 1)
@@ -387,7 +387,7 @@ async def test_handshake(
             await websockets.connect(url, additional_headers=headers)
         assert refused.value.response.status_code == status
         assert "error" in json.loads(refused.value.response.body or b"{}")
-        assert server.services.hub.sockets == 0
+        assert server.node.hub.sockets == 0
         return
     async with websockets.connect(url, additional_headers=headers) as ws, server.client() as http:
         comment = (await post(http, "a", "hello"))["comment"]
@@ -408,7 +408,7 @@ async def test_too_many_sockets_from_one_address(
     assert refused.value.response.status_code == 429
 
     await first.close()
-    await wait_until(lambda: server.services.hub.sockets == 1)
+    await wait_until(lambda: server.node.hub.sockets == 1)
     third = await websockets.connect(url)  # a slot is free again
     async with server.client() as http:
         await post(http, "a", "both hear it")
@@ -441,14 +441,14 @@ async def test_socket_that_never_answers_pings_is_dropped(
     one_config: Settings, start_server: StartServer
 ) -> None:
     server = await serve(start_server, one_config.with_(ws_ping_interval=0.2, ws_ping_timeout=0.2))
-    hub = server.services.hub
+    hub = server.node.hub
     # A normal client answers pings by itself and must stay.
     alive = await websockets.connect(socket_url(server.ws_url, "news", "a"))
     reader, writer = await raw_handshake(server, "/ws/v1/sites/news/articles/a")
     await wait_until(lambda: hub.sockets == 2)
 
     await wait_until(lambda: hub.sockets == 1, timeout=15)
-    assert server.services.sockets_per_ip.get("127.0.0.1") == 1
+    assert server.node.sockets_per_ip.get("127.0.0.1") == 1
     # The server closed the silent connection: reading it now ends in EOF.
     deadline = time.monotonic() + 10
     while await asyncio.wait_for(reader.read(65536), 10):
@@ -466,7 +466,7 @@ async def test_shutdown_closes_sockets_with_1012(
 ) -> None:
     server = await serve(start_server, one_config)
     ws = await websockets.connect(socket_url(server.ws_url, "news", "a"))
-    await wait_until(lambda: server.services.hub.sockets == 1)
+    await wait_until(lambda: server.node.hub.sockets == 1)
     stopping = asyncio.create_task(server.stop())
     with pytest.raises(ConnectionClosed) as closed:
         await asyncio.wait_for(ws.recv(), 15)

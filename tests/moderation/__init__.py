@@ -20,9 +20,9 @@ import sqlalchemy as sa
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from comments.classifier import Classifier, MicroBatcher
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.scoring import Scorer
+from comments.scoring.classifier import Classifier, MicroBatcher
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.scorer import Scorer
 from comments.settings import Settings
 from comments.store import Store
 from tests.conftest import RunningServer
@@ -147,7 +147,7 @@ class Moderator:
 async def new_moderator(
     server: RunningServer, http: httpx.AsyncClient, name: str = "ana", site: str = "news"
 ) -> Moderator:
-    token = await server.services.review.add_moderator(site, name)
+    token = await server.node.review.add_moderator(site, name)
     return Moderator(http, token, site)
 
 
@@ -242,7 +242,7 @@ class CountingProfanity(ProfanityCheckClassifier):
 async def use_classifier(server: RunningServer, classifier: Classifier) -> Scorer:
     """Put ``classifier`` behind the node's scorer (loaded, with the node's batching
     settings) and close the one it replaces."""
-    svc = server.services
+    svc = server.node
     s: Settings = svc.settings
     scorer = Scorer(
         MicroBatcher(
@@ -253,9 +253,16 @@ async def use_classifier(server: RunningServer, classifier: Classifier) -> Score
         )
     )
     await scorer.load()
-    old, svc.scorer = svc.scorer, scorer
-    await old.close()
+    await swap_scorer(server, scorer)
     return scorer
+
+
+async def swap_scorer(server: RunningServer, scorer: Scorer) -> None:
+    """Make ``scorer`` the one the running node scores with; close the old one."""
+    svc = server.node
+    old = svc.scorer
+    svc.scorer = svc.decider.scorer = scorer
+    await old.close()
 
 
 # -- the database -------------------------------------------------------------------------

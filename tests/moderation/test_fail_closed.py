@@ -18,10 +18,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from comments.classifier import ClassifierLoadError, MicroBatcher
-from comments.classifier.profanity import ProfanityCheckClassifier
-from comments.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
-from comments.scoring import Scorer
+from comments.scoring.classifier import ClassifierLoadError, MicroBatcher
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TinyDetoxify, build_tiny_detoxify, forbid_network
+from comments.scoring.scorer import Scorer
 from comments.settings import Settings
 from comments.store import create_store
 from tests.conftest import RunningServer, add_site, wait_until
@@ -45,6 +45,7 @@ from tests.moderation import (
     open_public,
     post,
     posted,
+    swap_scorer,
     use_classifier,
 )
 
@@ -279,7 +280,7 @@ async def test_an_author_banned_meanwhile_is_not_published_by_the_recovery(
         assert event["comment"]["id"] == kind["id"]
         assert await listed_ids(http) == [kind["id"]]
         assert await ana.queue() == []
-        decided = await server.services.store.get_comment(trolls["id"])
+        decided = await server.node.store.get_comment(trolls["id"])
         assert decided.status == "rejected"
         await public.close()
 
@@ -332,8 +333,7 @@ async def test_a_classifier_that_failed_to_load_is_retried_and_the_held_publishe
     scorer = Scorer(MicroBatcher(late, timeout_s=5))
     scorer.retry_after_s = 0.1
     await scorer.load()
-    old, server.services.scorer = server.services.scorer, scorer
-    await old.close()
+    await swap_scorer(server, scorer)
     assert scorer.status().state == "failed"
     async with server.client() as http:
         public = await open_public(server)
@@ -389,7 +389,7 @@ async def test_comments_left_pending_by_a_crash_are_decided_at_start(
         assert event["comment"]["id"] == made[CLEAN]
         await replay.close()
         # A post still in flight elsewhere is left to its own node.
-        fresh = await server.services.store.get_comment(made["posted a moment ago"])
+        fresh = await server.node.store.get_comment(made["posted a moment ago"])
         assert fresh.status == "pending"
 
 

@@ -187,8 +187,8 @@ async def test_banned_word_is_refused_and_nothing_is_stored(serve: Serve) -> Non
         r = await post(http, "Here is the KOMPROMAT, enjoy")
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "banned_word"
-        assert await rows(server.services.store, "SELECT id FROM comments") == []
-        assert await rows(server.services.store, "SELECT id FROM authors") == []
+        assert await rows(server.node.store, "SELECT id FROM comments") == []
+        assert await rows(server.node.store, "SELECT id FROM authors") == []
         ana = await new_moderator(server, http)
         assert await ana.queue() == []
         # A word that merely contains it is fine.

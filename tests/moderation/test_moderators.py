@@ -177,7 +177,7 @@ async def test_socket_refusals(server: RunningServer) -> None:
         ana = await new_moderator(server, http)
         expired = await ana.ticket()
         await execute(
-            server.services.store,
+            server.node.store,
             "UPDATE tickets SET expires_at = :past",
             past=datetime(2000, 1, 1, tzinfo=UTC),
         )
@@ -206,7 +206,7 @@ async def test_cli_prints_a_token_once_and_stores_only_its_hash(
     assert token and "\n" not in token
     assert "shown once" in done.stderr
 
-    stored = await rows(server.services.store, "SELECT * FROM moderators")
+    stored = await rows(server.node.store, "SELECT * FROM moderators")
     assert len(stored) == 1
     assert all(token not in str(value) for value in stored[0])
     assert stored[0].token_hash == hashlib.sha256(token.encode()).hexdigest()

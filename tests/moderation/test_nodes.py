@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from comments import moderation
 from comments.models import EventType, Status
 from tests.conftest import REDIS_URL, RunningServer, add_site, wait_until
 from tests.moderation import (
@@ -45,7 +44,7 @@ async def test_two_nodes_deciding_one_pending_comment_publish_it_once(
     postgres_url: str, channel_prefix: str, start_server: Any
 ) -> None:
     a, b = await two_nodes(postgres_url, channel_prefix, start_server)
-    store = a.services.store
+    store = a.node.store
     on_a, on_b = await open_public(a), await open_public(b)
     author, _ = await store.create_guest("news", "Ana")
     bodies = [f"{CLEAN}, part {i}" for i in range(5)] + [TOXIC]
@@ -55,7 +54,7 @@ async def test_two_nodes_deciding_one_pending_comment_publish_it_once(
             site="news", article=ARTICLE, author=author, body=body, parent=None
         )
         decided = await asyncio.gather(
-            moderation.decide(a.services, pending), moderation.decide(b.services, pending)
+            a.node.decider.decide(pending), b.node.decider.decide(pending)
         )
         (winner,) = [c for c in decided if c is not None]
         winners.append(winner)
@@ -77,7 +76,7 @@ async def test_decisions_on_one_node_reach_the_other_live(
     postgres_url: str, channel_prefix: str, start_server: Any
 ) -> None:
     a, b = await two_nodes(postgres_url, channel_prefix, start_server)
-    token = await a.services.review.add_moderator("news", "ana")
+    token = await a.node.review.add_moderator("news", "ana")
     async with a.client() as http_a, b.client() as http_b:
         on_a = Moderator(http_a, token)
         # The ticket is taken on A and redeemed on B: tickets live in the database.

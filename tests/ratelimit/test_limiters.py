@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from comments.ratelimit import RateLimiter, create_limiter
-from comments.ratelimit.memory import MemoryRateLimiter
-from comments.ratelimit.redis import RETRY_S, RedisRateLimiter
+from comments.infra.ratelimit import RateLimiter, create_limiter
+from comments.infra.ratelimit.memory import MemoryRateLimiter
+from comments.infra.ratelimit.redis import RETRY_S, RedisRateLimiter
 from tests.cluster import CLUSTER_OK_S, ClusterNode, RedisCluster
 from tests.conftest import REDIS_URL, PrivateRedis, wait_until
 

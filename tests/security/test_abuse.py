@@ -22,7 +22,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from comments.http_protocol import MAX_HEAD_BYTES
+from comments.server.http_protocol import MAX_HEAD_BYTES
 from comments.settings import Settings
 from tests.conftest import Node, RunningServer, add_site
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from comments.web import Demo
+from comments.web.assets import Demo
 from tests.conftest import RunningServer, add_site
 
 NOSNIFF = "nosniff"

@@ -20,8 +20,8 @@ import pytest
 import schemathesis
 from schemathesis.engine import events, from_schema
 
-from comments import openapi
 from comments.settings import Settings
+from comments.web import openapi
 from tests.conftest import RunningServer, add_site
 from tests.moderation import CLEAN, TOXIC, Guest, bearer, posted
 
@@ -92,7 +92,7 @@ async def test_generated_requests_never_get_a_server_error(
             recover_interval_s=0,
         )
     )
-    token = await server.services.review.add_moderator("news", "ana")
+    token = await server.node.review.add_moderator("news", "ana")
     async with server.client() as http:
         guest = Guest("Seed")
         published = await posted(http, CLEAN, 201, guest=guest, article=ARTICLE)
@@ -167,7 +167,7 @@ async def test_edges_the_generator_found_or_rarely_reaches(
     server: RunningServer = await start_server(
         Settings(database_url=database_url, classifier="profanity-check", recover_interval_s=0)
     )
-    token = await server.services.review.add_moderator("news", "ana")
+    token = await server.node.review.add_moderator("news", "ana")
     async with server.client() as http:
         if path == "BAN":
             guest = Guest("Bo")

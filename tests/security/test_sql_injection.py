@@ -74,7 +74,7 @@ class Stack:
 
 
 async def table_names(server: RunningServer) -> set[str]:
-    async with server.services.store.engine.connect() as conn:
+    async with server.node.store.engine.connect() as conn:
         names: list[str] = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     return set(names)
 
@@ -85,7 +85,7 @@ async def stack(database_url: str, start_server: Any) -> Any:
     server: RunningServer = await start_server(
         Settings(database_url=database_url, classifier="profanity-check", recover_interval_s=0)
     )
-    token = await server.services.review.add_moderator("news", "ana")
+    token = await server.node.review.add_moderator("news", "ana")
     async with server.client() as http:
         guest = Guest("Seed")
         r = await post(http, "posted before the attack", guest=guest, article=ARTICLE)
@@ -209,7 +209,7 @@ async def test_formatted_fields_are_refused_cleanly(stack: Stack) -> None:
 
 
 async def test_report_and_ban_reasons(stack: Stack) -> None:
-    svc = stack.server.services
+    svc = stack.server.node
     mod = bearer(stack.token)
     for payload in PAYLOADS:
         target = await post(stack.http, f"report target {payload}", guest=Guest("T"))
@@ -250,7 +250,7 @@ async def run_cli(monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> int:
 async def test_site_settings_and_moderator_names_from_the_command_line(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = stack.server.services.settings.database_url
+    url = stack.server.node.settings.database_url
     capsys.readouterr()
     for key in ("suspect_words", "banned_words"):
         assert (
@@ -284,6 +284,6 @@ async def test_site_settings_and_moderator_names_from_the_command_line(
 async def test_an_overlong_moderator_name_is_refused_cleanly(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = stack.server.services.settings.database_url
+    url = stack.server.node.settings.database_url
     assert await run_cli(monkeypatch, url, "moderator", "add", "n" * 101, "--site", "news") == 2
     assert "comments:" in capsys.readouterr().err

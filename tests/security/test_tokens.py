@@ -39,7 +39,7 @@ async def test_tokens_and_tickets_are_stored_only_as_digests(
     server: RunningServer = await start_server(
         Settings(database_url=database_url, classifier="profanity-check", recover_interval_s=0)
     )
-    svc = server.services
+    svc = server.node
     token = await svc.review.add_moderator("news", "ana")
     async with server.client() as http:
         r = await http.post("/api/v1/moderation/tickets", headers=bearer(token))

@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from comments.app import create_app
+from comments.server.config import build_config
 from comments.settings import Settings
+from comments.web.app import create_app
 from tests.conftest import OPEN_SITE, RunningServer, free_port, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,18 +70,10 @@ def widget_settings(database_url: str, **changes: Any) -> Settings:
 
 
 async def serve(app: Any, port: int | None = None) -> RunningServer:
-    """A real uvicorn server on 127.0.0.1 in the running loop (stop it with .stop())."""
+    """A real uvicorn server on 127.0.0.1 in the running loop (stop it with .stop()):
+    what `comments serve` runs, with the default server settings."""
     port = port or free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        http="httptools",
-        log_level="warning",
-        ws_max_size=64 * 1024,
-        lifespan="on",
-    )
+    config = build_config(app, Settings(), port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started or task.done(), timeout=30)
@@ -162,8 +155,8 @@ class Stack:
         return self.server.url
 
     @property
-    def services(self) -> Any:
-        return self.server.services
+    def node(self) -> Any:
+        return self.server.node
 
     async def add_site(self, slug: str, **overrides: Any) -> str:
         settings = {
@@ -172,18 +165,18 @@ class Stack:
             "sso_secrets": [SSO_SECRET],
             **overrides,
         }
-        created = await self.services.store.create_site(slug, settings)
+        created = await self.node.store.create_site(slug, settings)
         assert created, f"site {slug} exists"
-        self.services.sites.forget(slug)
+        self.node.sites.forget(slug)
         return slug
 
     async def set_site(self, slug: str, **changes: Any) -> None:
-        stored = await self.services.store.get_site(slug)
-        await self.services.store.save_site(slug, {**stored, **changes})
-        self.services.sites.forget(slug)
+        stored = await self.node.store.get_site(slug)
+        await self.node.store.save_site(slug, {**stored, **changes})
+        self.node.sites.forget(slug)
 
     async def moderator(self, site: str, name: str) -> str:
-        token: str = await self.services.review.add_moderator(site, name)
+        token: str = await self.node.review.add_moderator(site, name)
         return token
 
     def page(self, name: str, **kwargs: Any) -> str:

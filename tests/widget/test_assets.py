@@ -163,7 +163,7 @@ async def test_preflight_from_an_allowed_origin_is_granted(stack: Stack) -> None
     ids=["other-port", "other-host", "null", "no-port"],
 )
 async def test_other_origins_get_no_cors_grant(stack: Stack, origin: str) -> None:
-    if "cors2" not in await stack.services.store.list_sites():
+    if "cors2" not in await stack.node.store.list_sites():
         await stack.add_site("cors2")
     origin = stack.stranger.origin if origin == "stranger" else origin
     async with stack.client() as http:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from comments.app import create_app
 from comments.models import Author, Status
 from comments.store import create_store
+from comments.web.app import create_app
 from tests.widget.conftest import (
     OpenPage,
     PartnerSite,
@@ -305,7 +305,7 @@ def _unsigned(sub: str, name: str) -> str:
 async def test_bad_sso_tokens_are_refused_with_a_clear_message(
     stack: Stack, open_page: OpenPage, token: object, message: str
 ) -> None:
-    if "sso-bad" not in await stack.services.store.list_sites():
+    if "sso-bad" not in await stack.node.store.list_sites():
         await stack.add_site("sso-bad", guests=False)
     article = "2025/07/sso-bad"
     page = await open_page(stack.page("sso-bad.html", site="sso-bad", article=article))

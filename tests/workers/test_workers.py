@@ -26,14 +26,14 @@ import sqlalchemy as sa
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from comments.broker import BrokerUnavailable
+from comments.infra.broker import BrokerUnavailable
+from comments.infra.ratelimit.redis import RedisRateLimiter
 from comments.models import Status
-from comments.ratelimit.redis import RedisRateLimiter
-from comments.scoring_queue import GROUP, ScoringStream, stream_key, workers_key
-from comments.services import Services
+from comments.node import Node as Parts
+from comments.scoring.queue import GROUP, ScoringStream, stream_key, workers_key
+from comments.scoring.worker import Worker
 from comments.settings import Settings, SettingsError
 from comments.store import create_store
-from comments.worker import Worker
 from tests.cluster import RedisCluster
 from tests.conftest import REDIS_URL, Node, RunningServer, add_site, free_port, wait_until
 from tests.live import events_of, socket_url
@@ -62,7 +62,7 @@ def node_settings(database_url: str, prefix: str, **changes: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def worker_running(settings: Settings) -> AsyncIterator[Worker]:
     """A worker in this event loop, stopped (its batch finished) at the end."""
-    svc = Services.build(settings, role="worker")
+    svc = Parts.build(settings, role="worker")
     stream = ScoringStream(settings.broker_url, settings.channel_prefix)
     await svc.start()
     worker = Worker(svc, stream)
@@ -140,12 +140,12 @@ async def test_a_worker_decides_posts_and_the_node_answers_with_the_decision(
                 assert await next_bodies(ws, 1) == [CLEAN]
             finally:
                 await ws.close()
-            held = await node.services.review.item(toxic.json()["comment"]["id"])
+            held = await node.node.review.item(toxic.json()["comment"]["id"])
             assert held.reasons == [TOXIC_REASON] and not held.unscored
             assert held.scores["profanity"] > 0.5
         assert worker.scored == 2
         # The node scored nothing itself: it has no model.
-        assert node.services.scorer.batcher is None
+        assert node.node.scorer.batcher is None
 
 
 async def test_on_a_redis_cluster_a_worker_decides_posts(
@@ -178,7 +178,7 @@ async def test_on_a_redis_cluster_a_worker_decides_posts(
             assert third.status_code == 429, third.text
         finally:
             await ws.close()
-        held = await node.services.review.item(toxic.json()["comment"]["id"])
+        held = await node.node.review.item(toxic.json()["comment"]["id"])
         assert held.reasons == [TOXIC_REASON] and not held.unscored
         assert held.scores["profanity"] > 0.5
         # Both jobs went through the stream on the master of its slot, and are done.
@@ -189,7 +189,7 @@ async def test_on_a_redis_cluster_a_worker_decides_posts(
         beats = workers_key(channel_prefix)
         assert redis_cluster.owner(beats).command("ZCARD", beats) == 1
     assert worker.scored == 2
-    limiter = node.services.limiter
+    limiter = node.node.limiter
     assert isinstance(limiter, RedisRateLimiter) and limiter.fallbacks == 0
     counts = [
         master.command("KEYS", f"{channel_prefix}:ratelimit:*") for master in redis_cluster.nodes
@@ -233,7 +233,7 @@ async def test_with_no_worker_posts_are_held_then_scored_when_one_starts(
             assert r.status_code == 202, r.text
             assert r.json()["comment"]["status"] == "held"
         clean_id, toxic_id = (r.json()["comment"]["id"] for r in (clean, toxic))
-        item = await node.services.review.item(clean_id)
+        item = await node.node.review.item(clean_id)
         assert item.reasons == [UNAVAILABLE] and item.unscored
         ws = await reader(node)
         try:
@@ -241,13 +241,13 @@ async def test_with_no_worker_posts_are_held_then_scored_when_one_starts(
                 assert await next_bodies(ws, 1) == [CLEAN]  # published once scored
 
                 async def toxic_scored() -> bool:
-                    it = await node.services.review.item(toxic_id)
+                    it = await node.node.review.item(toxic_id)
                     return not it.unscored
 
                 await wait_until(toxic_scored, timeout=20)
         finally:
             await ws.close()
-        item = await node.services.review.item(toxic_id)
+        item = await node.node.review.item(toxic_id)
         assert item.comment.status is Status.HELD and item.reasons == [TOXIC_REASON]
         listed = await http.get(f"/api/v1/sites/news/articles/{ARTICLE}/comments")
         assert [c["id"] for c in listed.json()["comments"]] == [clean_id]

@@ -1,5 +1,0 @@
-"""Publish/subscribe between the nodes of one deployment, picked by URL scheme."""
-
-from comments.broker.base import Broker, BrokerUnavailable, create_broker
-
-__all__ = ["Broker", "BrokerUnavailable", "create_broker"]

@@ -1,0 +1,203 @@
+"""Moderator use cases: approve, reject, ban, article state; each lands in the audit log.
+
+Decisions on one comment run one at a time across nodes (``ReviewStore.deciding``), and
+each is a conditional update from the state just read, so when two moderators (or a
+moderator and the re-scorer, or the author deleting it) act on the same comment, one wins
+and the other gets 409 with the current comment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from comments.errors import Conflict, Refused
+from comments.live.feed import ModerationFeed
+from comments.live.hub import Hub
+from comments.models import Comment, Status
+from comments.moderation import policy
+from comments.sites import Site
+from comments.store import Store
+from comments.store.review import Moderator, ReviewItem, ReviewStore
+
+QUEUE_LIMIT = 500
+
+
+def sort_queue(items: list[ReviewItem], site: Site) -> list[ReviewItem]:
+    """Riskiest first; comments without scores (classifier away) before all."""
+    thresholds = site.settings["thresholds"]
+    return sorted(
+        items,
+        key=lambda i: policy.queue_key(policy.risk(i.scores or None, thresholds)),
+    )
+
+
+_OUTCOME = {"approve": Status.PUBLISHED, "reject": Status.REJECTED}
+
+
+class Review:
+    """What moderators do; each decision reaches the live queue and the audit log."""
+
+    def __init__(
+        self, *, store: Store, review: ReviewStore, hub: Hub, feed: ModerationFeed
+    ) -> None:
+        self.store = store
+        self.review = review
+        self.hub = hub
+        self.feed = feed
+
+    async def comment_for(self, moderator: Moderator, comment_id: str) -> ReviewItem:
+        """The comment, checked in the contract's order: 404 before 403."""
+        item = await self.review.item(comment_id)
+        if item is None or item.comment.status is Status.PENDING:
+            raise Refused("not_found", "no such comment")
+        if item.comment.site != moderator.site:
+            raise Refused("forbidden", "this comment belongs to another site")
+        return item
+
+    async def queue(self, site: Site) -> list[ReviewItem]:
+        items = await self.review.queue(
+            site.slug,
+            reports_before_review=int(site.settings["reports_before_review"]),
+            limit=QUEUE_LIMIT,
+        )
+        return sort_queue(items, site)
+
+    async def approve(self, moderator: Moderator, comment_id: str) -> Comment:
+        """Publish a held or rejected comment, or clear a published one's reports.
+
+        Raises:
+            Refused: not_found/forbidden (see ``comment_for``), conflict when there is
+                nothing to approve or another moderator decided it.
+        """
+        async with self.review.deciding(comment_id):
+            item = await self.comment_for(moderator, comment_id)
+            comment = item.comment
+            if comment.status is Status.PUBLISHED:
+                if item.reports == 0 or not await self.review.clear_reports(comment.id):
+                    raise Conflict(comment, "this comment is published already")
+                await self._decided(
+                    moderator, "approve", comment, {"reports_cleared": item.reports}
+                )
+                return comment
+            if comment.status not in (Status.HELD, Status.REJECTED):
+                raise Conflict(comment, f"this comment is {comment.status} already")
+            await self._not_decided_by_another(moderator, comment)
+            change = await self.store.transition(
+                comment.id,
+                Status.PUBLISHED,
+                allowed_from=[comment.status],  # only from the state just read
+                values={"unscored": False, "reports": 0},
+            )
+            if change is None:  # the author deleted it, or the re-scorer decided it
+                return await self._lost_race(comment.id)
+            if change.event is not None:
+                self.hub.publish(comment.site, comment.article, change.event)
+            await self._decided(
+                moderator, "approve", change.comment, {"from": str(change.previous)}
+            )
+            return change.comment
+
+    async def reject(self, moderator: Moderator, comment_id: str) -> Comment:
+        """Reject a held comment, or withdraw a published one from open pages.
+
+        Raises:
+            Refused: not_found/forbidden (see ``comment_for``), conflict when it is not
+                held or published, or another moderator decided it.
+        """
+        async with self.review.deciding(comment_id):
+            item = await self.comment_for(moderator, comment_id)
+            comment = item.comment
+            if comment.status not in (Status.HELD, Status.PUBLISHED):
+                raise Conflict(comment, f"this comment is {comment.status} already")
+            if item.reports == 0:  # a reported comment is back in the queue: a new case
+                await self._not_decided_by_another(moderator, comment)
+            change = await self.store.transition(
+                comment.id,
+                Status.REJECTED,
+                allowed_from=[comment.status],  # only from the state just read
+                values={"unscored": False},
+            )
+            if change is None:
+                return await self._lost_race(comment.id)
+            if change.event is not None:  # it was published: withdraw it from open pages
+                self.hub.publish(comment.site, comment.article, change.event)
+            await self._decided(moderator, "reject", change.comment, {"from": str(change.previous)})
+            return change.comment
+
+    async def _not_decided_by_another(self, moderator: Moderator, comment: Comment) -> None:
+        """409 when the comment is what another moderator's decision made it.
+
+        Two moderators who click approve and reject on the same held comment must not
+        publish it and withdraw it again: the second one is told it was decided. The same
+        moderator may change their mind; a comment reported since is a new case.
+        """
+        if comment.status is Status.HELD:
+            return  # nobody decided it yet
+        last = await self.review.last_decision(comment.site, comment.id)
+        if (
+            last is not None
+            and last[0] != moderator.name
+            and _OUTCOME.get(last[1]) is comment.status
+        ):
+            raise Conflict(comment, f"moderator {last[0]} decided this comment already")
+
+    async def _lost_race(self, comment_id: str) -> Comment:
+        current = await self.store.get_comment(comment_id)
+        assert current is not None
+        raise Conflict(current, "this comment changed meanwhile")
+
+    async def _decided(
+        self, moderator: Moderator, action: str, comment: Comment, detail: dict[str, Any]
+    ) -> None:
+        self.feed.publish(comment.site, {"type": "queue.removed", "id": comment.id})
+        await self.review.audit(
+            moderator.site, moderator.name, action, f"comment:{comment.id}", detail
+        )
+
+    async def set_ban(
+        self,
+        moderator: Moderator,
+        site: str,
+        author_id: str,
+        *,
+        banned: bool,
+        reason: str = "",
+        until: datetime | None = None,
+    ) -> None:
+        found = await self.review.set_ban(
+            site, author_id, banned=banned, reason=reason, until=until
+        )
+        if not found:
+            raise Refused("not_found", "no such author on this site")
+        detail: dict[str, Any] = {"reason": reason, "until": until.isoformat() if until else None}
+        await self.review.audit(
+            site,
+            moderator.name,
+            "ban" if banned else "unban",
+            f"author:{author_id}",
+            detail if banned else {},
+        )
+
+    async def set_article(
+        self,
+        moderator: Moderator,
+        site: str,
+        article: str,
+        *,
+        closed: bool | None,
+        premoderated: bool | None,
+    ) -> dict[str, Any]:
+        row = await self.store.set_article_state(
+            site, article, closed=closed, premoderated=premoderated
+        )
+        changes = {
+            k: v for k, v in (("closed", closed), ("premoderated", premoderated)) if v is not None
+        }
+        await self.review.audit(site, moderator.name, "article", f"article:{article}", changes)
+        return {
+            "site": site,
+            "article": article,
+            "closed": row.closed,
+            "premoderated": row.premoderated,
+        }

@@ -1,0 +1,188 @@
+"""Reader use cases: post a comment, withdraw one's own.
+
+Every post goes through :meth:`Posting.submit` whatever the endpoint: checked, stored as
+pending, then decided by the :class:`~comments.moderation.decide.Decider`. Nothing
+reaches a public socket before its decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from comments.errors import Refused
+from comments.infra.ratelimit import RateLimiter
+from comments.live.hub import Hub
+from comments.models import Author, Comment, Status
+from comments.moderation import policy
+from comments.moderation.decide import Decider
+from comments.observability.metrics import Metrics
+from comments.sites import Site
+from comments.store import Store
+from comments.store.review import ReviewStore
+from comments.store.store import NotFound
+
+DUPLICATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Submission:
+    site: Site
+    article: str
+    body: str
+    parent: str | None
+    client_ip: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    comment: Comment
+    guest_token: str | None = None
+
+
+def unknown_parent() -> Refused:
+    return Refused("unknown_parent", "parent must be a published comment of the same article")
+
+
+def check_content(site: Site, body: str) -> None:
+    """Refuse a body with a banned word, before anything is stored.
+
+    Raises:
+        Refused: ``banned_word``.
+    """
+    found = policy.find_words(body, site.settings["banned_words"])
+    if found:
+        raise Refused(
+            "banned_word", f"this comment contains a word this site does not allow: {found[0]}"
+        )
+
+
+class Posting:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        review: ReviewStore,
+        limiter: RateLimiter,
+        decider: Decider,
+        hub: Hub,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self.review = review
+        self.limiter = limiter
+        self.decider = decider
+        self.hub = hub
+        self.metrics = metrics
+
+    async def check_parent(self, sub: Submission) -> None:
+        """Raises: Refused ``unknown_parent``."""
+        if sub.parent is None:
+            return
+        parent = await self.store.get_comment(sub.parent)
+        if (
+            parent is None
+            or parent.site != sub.site.slug
+            or parent.article != sub.article
+            or parent.status is not Status.PUBLISHED
+        ):
+            raise unknown_parent()
+
+    async def submit(
+        self, sub: Submission, author: Author | None, new_guest_name: str | None
+    ) -> Submitted:
+        """Store, decide and publish or hold one comment.
+
+        ``author`` is the verified identity, or None with ``new_guest_name`` set for a
+        guest posting for the first time (created only once every check has passed).
+
+        Raises:
+            Refused: ``banned``, ``closed``, ``duplicate``, ``unknown_parent``,
+                ``rate_limited``.
+        """
+        if author is not None:
+            state = await self.review.author_state(sub.site.slug, author.id)
+            if state.banned:
+                raise Refused("banned", "you can no longer comment on this site")
+        article = await self.store.get_article(sub.site.slug, sub.article)
+        if article is not None and article.closed:
+            raise Refused("closed", "this article is closed for comments")
+        if author is not None and await self.store.is_duplicate(
+            author.id, sub.body, DUPLICATE_WINDOW
+        ):
+            raise Refused("duplicate", "you posted this same comment a moment ago")
+        await self._rate_limit(sub, author)
+
+        guest_token: str | None = None
+        if author is None:
+            assert new_guest_name is not None
+            author, guest_token = await self.store.create_guest(sub.site.slug, new_guest_name)
+            # A new guest's first post counts against its own limit too.
+            await self.limiter.hit(_author_key(author), _per_author(sub.site))
+        elif not author.is_guest:
+            await self.store.upsert_sso_author(sub.site.slug, author)  # first post, or new name
+        try:
+            comment, _ = await self.store.create_comment(
+                site=sub.site.slug,
+                article=sub.article,
+                author=author,
+                body=sub.body,
+                parent=sub.parent,
+            )
+        except NotFound:  # the parent left between the check and the write
+            raise unknown_parent() from None
+        decided = await self.decider.first_decision(comment, sub.site)
+        return Submitted(comment=decided, guest_token=guest_token)
+
+    async def delete_own(
+        self, site: Site, article: str, comment_id: str, author: Author
+    ) -> Comment:
+        """The author withdraws their comment; open pages get ``comment.removed``.
+
+        Raises:
+            Refused: ``not_found`` (unknown comment), ``forbidden`` (someone else's).
+        """
+        comment = await self.store.get_comment(comment_id)
+        if comment is None or comment.site != site.slug or comment.article != article:
+            raise Refused("not_found", "no such comment under this article")
+        if comment.author.id != author.id:
+            raise Refused("forbidden", "only its author can delete a comment")
+        change = await self.store.transition(
+            comment_id,
+            Status.DELETED,
+            allowed_from=[Status.PENDING, Status.PUBLISHED, Status.HELD, Status.REJECTED],
+        )
+        if change is None:
+            raise Refused("not_found", "this comment was deleted already")
+        if change.event is not None:
+            self.hub.publish(site.slug, article, change.event)
+        return change.comment
+
+    async def _rate_limit(self, sub: Submission, author: Author | None) -> None:
+        settings = sub.site.settings
+        # Both counted at once: with Redis each is a round trip.
+        checks = {
+            "post_ip": self.limiter.hit(
+                f"ip:{sub.site.slug}:{sub.client_ip}", int(settings["posts_per_minute_per_ip"])
+            )
+        }
+        if author is not None:
+            checks["post_author"] = self.limiter.hit(_author_key(author), _per_author(sub.site))
+        limits = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+        for limit, hit in limits.items():
+            if hit is not None:
+                self.metrics.rate_limited.inc(limit=limit)
+        wait = max((w for w in limits.values() if w is not None), default=None)
+        if wait is not None:
+            raise Refused(
+                "rate_limited", "too many comments; try again shortly", retry_after_s=wait
+            )
+
+
+def _author_key(author: Author) -> str:
+    return f"author:{author.id}"
+
+
+def _per_author(site: Site) -> int:
+    return int(site.settings["posts_per_minute_per_author"])

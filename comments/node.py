@@ -1,0 +1,204 @@
+"""One node (or one worker): builds its parts from settings, starts them, stops them.
+
+The parts are passed to each other through their constructors; the use cases
+(:class:`Posting`, :class:`Decider`, :class:`Review`) get exactly the parts they use.
+The web layer reaches them through the node in the app's lifespan state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from comments.infra.broker import Broker, create_broker
+from comments.infra.ratelimit import RateLimiter, create_limiter
+from comments.live.feed import ModerationFeed
+from comments.live.hub import Hub
+from comments.moderation.decide import Decider
+from comments.moderation.review import Review
+from comments.moderation.submit import Posting
+from comments.observability.metrics import Metrics
+from comments.scoring.queue import Dispatcher, ScoringStream
+from comments.scoring.scorer import Scorer
+from comments.settings import Settings
+from comments.sites import SiteCache
+from comments.store import Store, create_store
+from comments.store.review import ReviewStore
+
+log = logging.getLogger("comments.node")
+
+Role = Literal["node", "worker"]
+
+
+@dataclass
+class Node:
+    settings: Settings
+    store: Store
+    broker: Broker
+    hub: Hub
+    feed: ModerationFeed
+    sites: SiteCache
+    review: ReviewStore
+    scorer: Scorer
+    limiter: RateLimiter
+    metrics: Metrics
+    decider: Decider
+    posting: Posting
+    reviewing: Review
+    # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
+    dispatcher: Dispatcher | None = None
+    sockets_per_ip: dict[str, int] = field(default_factory=dict)
+    _recovery: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, *, role: Role = "node") -> Node:
+        """A node's parts, or a worker's (``role="worker"``: it scores, whatever
+        COMMENTS_SCORING says, and runs the recovery pass for the nodes)."""
+        metrics = Metrics()
+        store = create_store(settings.database_url)
+        broker = create_broker(settings.broker_url)
+        hub = Hub(
+            store,
+            broker,
+            channel_prefix=settings.channel_prefix,
+            queue_limit=settings.socket_queue_events,
+            gap_wait_s=settings.gap_wait_s,
+            resync_interval_s=settings.resync_interval_s,
+            # Events a fan-out wrote straight to sockets are counted by the hub.
+            delivered=metrics.events_delivered.inc,
+        )
+        feed = ModerationFeed(broker, settings.channel_prefix)
+        dispatcher: Dispatcher | None = None
+        if role == "node" and settings.scoring == "workers":
+            stream = ScoringStream(settings.broker_url, settings.channel_prefix)
+            dispatcher = Dispatcher(stream, settings.channel_prefix)
+        _route_broker(broker, feed, dispatcher)
+        if dispatcher is not None:
+            # Scoring happens in the workers: this node loads no model.
+            scorer = Scorer(
+                None,
+                "posts are scored by `comments worker` processes",
+                spec="workers",
+                latency=metrics.scoring_seconds,
+            )
+        else:
+            scorer = Scorer.from_settings(settings, latency=metrics.scoring_seconds)
+        sites = SiteCache(store, settings.site_cache_s)
+        review = ReviewStore(store)
+        # Shared through Redis when the nodes share a Redis broker.
+        limiter = create_limiter(settings.broker_url, settings.channel_prefix)
+        decider = Decider(
+            store=store,
+            review=review,
+            sites=sites,
+            scorer=scorer,
+            hub=hub,
+            feed=feed,
+            metrics=metrics,
+            dispatcher=dispatcher,
+            worker_timeout_s=settings.worker_timeout_s,
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            broker=broker,
+            hub=hub,
+            feed=feed,
+            sites=sites,
+            review=review,
+            scorer=scorer,
+            limiter=limiter,
+            metrics=metrics,
+            decider=decider,
+            posting=Posting(
+                store=store,
+                review=review,
+                limiter=limiter,
+                decider=decider,
+                hub=hub,
+                metrics=metrics,
+            ),
+            reviewing=Review(store=store, review=review, hub=hub, feed=feed),
+            dispatcher=dispatcher,
+        )
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await self.store.migrate()
+        await self.scorer.load()
+        await self.hub.start()
+        if self.dispatcher is not None:
+            await self.broker.subscribe(self.dispatcher.reply_channel)
+            with contextlib.suppress(RedisError, OSError):
+                # Redis away: posts are held until it is back; the group is made then.
+                await self.dispatcher.stream.ensure_group()
+        # With workers, the recovery pass is theirs: they hold the classifier.
+        if self.settings.recover_interval_s > 0 and self.dispatcher is None:
+            self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
+
+    async def classifier_status(self) -> dict[str, str]:
+        """What ``/readyz`` says about scoring: the model here, or the workers."""
+        if self.dispatcher is None:
+            return self.scorer.status().to_dict()
+        stream = self.dispatcher.stream
+        try:
+            alive = await asyncio.wait_for(stream.live_workers(), 2.0)
+            backlog = await asyncio.wait_for(stream.backlog(), 2.0)
+        except (TimeoutError, RedisError, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+            return {"name": "workers", "state": "failed", "detail": f"redis: {detail}"}
+        return {
+            "name": "workers",
+            "state": "ok" if alive else "failed",
+            "detail": f"{alive} worker(s) alive, {backlog} job(s) queued",
+        }
+
+    async def stop(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        await self.hub.stop()
+        await self.scorer.close()
+        await self.limiter.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.stream.close()
+        await self.store.close()
+
+    async def _recover_forever(self) -> None:
+        """Decide comments a dead node left pending; re-score those held while the
+        classifier was away. First at start-up, then every recover_interval_s."""
+        # A post in flight takes at most the classifier timeout; older pending comments
+        # were abandoned.
+        abandoned = timedelta(seconds=self.settings.classifier_timeout_s * 2 + 5)
+        while True:
+            try:
+                await self.scorer.retry_load()
+                changed = await self.decider.recover(pending_after=abandoned)
+                if changed:
+                    log.info("recovery decided %d comment(s)", changed)
+            except Exception:
+                log.exception("recovery pass failed; retrying")
+            await asyncio.sleep(self.settings.recover_interval_s)
+
+
+def _route_broker(broker: Broker, feed: ModerationFeed, dispatcher: Dispatcher | None) -> None:
+    """One broker connection serves all: moderation channels go to the feed, scoring
+    answers to the dispatcher, the rest to the hub (which registered itself first)."""
+    to_hub, resync = broker.on_message, broker.on_resync
+
+    def route(channel: str, data: bytes) -> None:
+        if feed.owns(channel):
+            feed.on_message(channel, data)
+        elif dispatcher is not None and dispatcher.owns(channel):
+            dispatcher.on_reply(channel, data)
+        else:
+            to_hub(channel, data)
+
+    broker.set_handlers(route, resync)

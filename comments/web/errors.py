@@ -1,0 +1,82 @@
+"""API errors: every 4xx/5xx leaves as ``{"error": {"code", "message"}}`` (API.md).
+
+Endpoints raise :class:`ApiError` for what they check themselves (bodies, parameters,
+tokens); use cases raise :class:`comments.errors.Refused`, whose code is mapped to its
+HTTP status here, the one place that knows it.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from comments.errors import Refused
+from comments.infra.ratelimit import retry_after
+
+#: The HTTP status of each code a use case refuses with.
+REFUSAL_STATUS = {
+    "not_found": 404,
+    "forbidden": 403,
+    "banned": 403,
+    "closed": 403,
+    "conflict": 409,
+    "duplicate": 409,
+    "unknown_parent": 422,
+    "banned_word": 422,
+    "rate_limited": 429,
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.headers, self.extra)
+
+    @classmethod
+    def of(cls, refused: Refused) -> ApiError:
+        """The HTTP form of a use case's refusal."""
+        headers = {}
+        if refused.retry_after_s is not None:
+            headers["Retry-After"] = retry_after(refused.retry_after_s)
+        extra: dict[str, object] = {}
+        if refused.comment is not None:
+            extra["comment"] = refused.comment.to_json()
+        status = REFUSAL_STATUS.get(refused.code, 400)
+        return cls(status, refused.code, refused.message, headers=headers, extra=extra)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> JSONResponse:
+    body: dict[str, object] = {"error": {"code": code, "message": message}}
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def handle_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refused)
+    return ApiError.of(exc).response()

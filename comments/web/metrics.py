@@ -1,0 +1,116 @@
+"""``GET /metrics``: this node's metrics, for the addresses allowed to scrape them.
+
+What other parts already count (open sockets, broker reconnects, publish failures, the
+classifier's state, the moderation queue) is read at scrape time, not mirrored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from comments.node import Node
+from comments.observability.metrics import (
+    CLASSIFIER_STATES,
+    CONTENT_TYPE,
+    QUEUE_QUERY_TIMEOUT_S,
+    Counter,
+    Gauge,
+    allowed,
+    parse_allow,
+    render,
+)
+from comments.store import StoreUnavailable
+from comments.web.errors import ApiError
+
+log = logging.getLogger("comments.metrics")
+
+
+async def scrape(svc: Node) -> str:
+    """Every metric of this node, as Prometheus reads it."""
+    hub = svc.hub
+    sockets = Gauge(
+        "comments_open_sockets",
+        "WebSocket connections open on this node: public article streams and moderators' "
+        "queue feeds.",
+        ["kind"],
+    )
+    sockets.set(hub.sockets, kind="public")
+    sockets.set(sum(len(s) for s in svc.feed.sites.values()), kind="moderation")
+    channels = Gauge(
+        "comments_live_articles", "Articles with at least one open socket on this node."
+    )
+    channels.set(len(hub.channels))
+
+    queue = Gauge(
+        "comments_queue_held",
+        "Held comments waiting for a moderator, per site (a database count at scrape time; "
+        "absent while the database is unavailable).",
+        ["site"],
+    )
+    try:
+        for site, n in (
+            await asyncio.wait_for(svc.review.held_counts(), QUEUE_QUERY_TIMEOUT_S)
+        ).items():
+            queue.set(n, site=site)
+    except (StoreUnavailable, TimeoutError) as exc:
+        log.debug("queue depth not read: %s", exc)
+
+    reconnects = Counter(
+        "comments_broker_reconnects_total",
+        "Times the broker connection was re-established after a loss (0 for memory://).",
+    )
+    reconnects.inc(getattr(svc.broker, "reconnects", 0))
+    broker_up = Gauge("comments_broker_up", "1 while the broker is connected, else 0.")
+    broker_up.set(1 if svc.broker.healthy else 0)
+    publish_failures = Counter(
+        "comments_publish_failures_total",
+        "Events stored but not handed to the broker (other nodes read them from the store).",
+    )
+    publish_failures.inc(hub.publish_failures)
+    limit_fallbacks = Counter(
+        "comments_rate_limit_fallbacks_total",
+        "Rate-limit checks made in this node's memory because Redis was unavailable.",
+    )
+    limit_fallbacks.inc(getattr(svc.limiter, "fallbacks", 0))
+
+    status = svc.scorer.status()
+    classifier = Gauge(
+        "comments_classifier_state",
+        "1 for the classifier's current state (ok, fallback, failed), 0 for the others.",
+        ["classifier", "state"],
+    )
+    for state in CLASSIFIER_STATES:
+        classifier.set(1 if status.state == state else 0, classifier=status.name, state=state)
+
+    return render(
+        [
+            *svc.metrics.own(),
+            sockets,
+            channels,
+            queue,
+            reconnects,
+            broker_up,
+            publish_failures,
+            limit_fallbacks,
+            classifier,
+        ]
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    svc: Node = request.state.node
+    # Not for the internet: operators list their Prometheus servers' addresses.
+    client = request.client.host if request.client else None
+    if not allowed(client, parse_allow(svc.settings.metrics_allow)):
+        raise ApiError(403, "forbidden", "metrics are served to COMMENTS_METRICS_ALLOW only")
+    return Response(
+        await scrape(svc), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+    )
+
+
+routes = [Route("/metrics", metrics_endpoint, methods=["GET"])]

@@ -1,0 +1,489 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/openapi.json``.
+
+Written out rather than derived from the routes: the contract (API.md) is the source of
+truth, and this mirrors it for client generators and for schemathesis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+SITE = {
+    "name": "site",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+}
+ARTICLE = {
+    "name": "article",
+    "in": "path",
+    "required": True,
+    "description": "The partner's article id, percent-encoded; slashes are allowed.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": ARTICLE_MAX,
+        "pattern": "^[^\\u0000]*$",
+    },
+}
+# The same id where it is a query parameter (counts, config).
+ARTICLE_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": ARTICLE_MAX,
+    "pattern": "^[^\\u0000]*$",
+}
+SEQ = {"type": "integer", "minimum": 0, "maximum": SEQ_MAX}
+COMMENT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+BEARER: list[dict[str, list[str]]] = [{"moderator": []}]
+ERRORS = {
+    "400": _error("Unparseable body"),
+    "404": _error("Unknown site or resource"),
+    "413": _error("Request over 64 KB"),
+    "422": _error("Invalid input"),
+    "503": _error("Storage unavailable (with Retry-After)"),
+}
+# Every moderation call checks the token first, then the site it names.
+MOD_ERRORS = {"401": _error("No valid moderator token"), "403": _error("Token of another site")}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Author": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "Comment": {
+        "type": "object",
+        "required": [
+            "id",
+            "site",
+            "article",
+            "parent",
+            "author",
+            "body",
+            "status",
+            "seq",
+            "created_at",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "site": {"type": "string"},
+            "article": {"type": "string"},
+            "parent": {"type": ["string", "null"]},
+            "author": _ref("Author"),
+            "body": {"type": "string"},
+            "status": {"type": "string", "enum": ["published", "held", "rejected"]},
+            "seq": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Item": {
+        "allOf": [
+            _ref("Comment"),
+            {
+                "type": "object",
+                "required": ["scores", "reasons", "reports"],
+                "properties": {
+                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "reports": {"type": "integer"},
+                },
+            },
+        ]
+    },
+    "NewComment": {
+        "type": "object",
+        "required": ["body"],
+        "properties": {
+            "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX},
+            "parent": {"type": ["string", "null"]},
+            "author_name": {"type": "string", "minLength": 1, "maxLength": AUTHOR_NAME_MAX},
+        },
+    },
+    "CommentEnvelope": {
+        "type": "object",
+        "required": ["comment"],
+        "properties": {"comment": _ref("Comment"), "guest_token": {"type": "string"}},
+    },
+}
+
+
+def _asset(summary: str, media_type: str, *, etag: bool = True) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "The file", "content": {media_type: {}}}}
+    if etag:
+        responses["304"] = {"description": "Not modified since the ETag sent"}
+    responses["404"] = _error("No such file")
+    return {"get": {"summary": summary, "responses": responses}}
+
+
+# Pages and scripts, served from the package: the widget, the console and the demo.
+ASSETS: dict[str, Any] = {
+    "/embed.js": _asset("The comment widget (one script tag on a partner page)", "text/javascript"),
+    "/count.js": _asset("Comment counts for article listings", "text/javascript"),
+    "/static/{path}": {
+        "parameters": [
+            {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        **_asset("The console's and the demo's scripts and styles", "application/octet-stream"),
+    },
+    "/moderation": _asset("The moderator console", "text/html", etag=False),
+    "/demo": _asset(
+        "The demo article with the widget (comments demo only)", "text/html", etag=False
+    ),
+}
+
+
+def document() -> dict[str, Any]:
+    comments_path = {
+        "parameters": [SITE, ARTICLE],
+        "get": {
+            "summary": "Published comments of an article, by keyset on seq",
+            "parameters": [
+                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
+                {"name": "after", "in": "query", "schema": SEQ},
+                {"name": "before", "in": "query", "schema": SEQ},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["comments", "next", "latest_seq"],
+                        "properties": {
+                            "comments": {"type": "array", "items": _ref("Comment")},
+                            "next": {"type": ["integer", "null"]},
+                            "latest_seq": {"type": "integer"},
+                        },
+                    },
+                    "A page of comments",
+                ),
+                **ERRORS,
+            },
+        },
+        "post": {
+            "summary": "Post a comment (SSO bearer token or guest)",
+            "parameters": [
+                {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("NewComment")}},
+            },
+            "responses": {
+                "201": _json(_ref("CommentEnvelope"), "Published"),
+                "202": _json(_ref("CommentEnvelope"), "Held for a moderator"),
+                "401": _error("No identity, or guests off"),
+                "403": _error("Banned author or closed article"),
+                "409": _error("Duplicate"),
+                "429": _error("Rate limited"),
+                **ERRORS,
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "comments",
+            "version": "1",
+            "description": "Self-hosted real-time comments with moderation. WebSocket "
+            "streams (/ws/v1/…) are described in docs/api.md.",
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "moderator": {"type": "http", "scheme": "bearer"},
+                "sso": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "paths": {
+            **ASSETS,
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1, as JSON"}},
+                }
+            },
+            "/healthz": {"get": {"responses": {"200": {"description": "Serving"}}}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        "200": {"description": "Database and broker usable"},
+                        "503": {"description": "Not ready"},
+                    }
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, for COMMENTS_METRICS_ALLOW addresses only",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "403": _error("Not an allowed address"),
+                    },
+                }
+            },
+            "/api/v1/sites/{site}/articles/{article}/comments": comments_path,
+            "/api/v1/sites/{site}/articles/{article}/comments/{id}": {
+                "parameters": [SITE, ARTICLE, COMMENT_ID],
+                "delete": {
+                    "summary": "Delete one's own comment",
+                    "parameters": [
+                        {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["id", "deleted"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "deleted": {"const": True},
+                                },
+                            },
+                            "Deleted",
+                        ),
+                        "401": _error("No identity"),
+                        "403": _error("Not the author"),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
+                "parameters": [SITE, ARTICLE, COMMENT_ID],
+                "post": {
+                    "summary": "Report a published comment",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"reason": {"type": "string", "maxLength": 500}},
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "202": {"description": "Recorded"},
+                        "401": _error("A sign-in or guest token that is not valid"),
+                        "429": _error("Rate limited"),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/counts": {
+                "parameters": [SITE],
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "article",
+                            "in": "query",
+                            "schema": {"type": "array", "items": ARTICLE_ID, "maxItems": 100},
+                            "style": "form",
+                            "explode": True,
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "counts": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    }
+                                },
+                            },
+                            "Published comments per article",
+                        ),
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/sites/{site}/config": {
+                "parameters": [SITE],
+                "get": {
+                    "summary": "What the widget needs to know of a site (never secrets)",
+                    "parameters": [{"name": "article", "in": "query", "schema": ARTICLE_ID}],
+                    "responses": {"200": {"description": "Site options"}, **ERRORS},
+                },
+            },
+            "/api/v1/moderation/me": {
+                "get": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": {"description": "The token's site and moderator name"},
+                        "401": _error("No valid token"),
+                    },
+                }
+            },
+            "/api/v1/moderation/tickets": {
+                "post": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"ticket": {"type": "string"}}},
+                            "A single-use socket ticket, valid 30 s",
+                        ),
+                        "401": _error("No valid token"),
+                    },
+                }
+            },
+            "/api/v1/moderation/sites/{site}/queue": {
+                "parameters": [SITE],
+                "get": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"items": {"type": "array", "items": _ref("Item")}},
+                            },
+                            "Held and reported comments, riskiest first",
+                        ),
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
+                },
+            },
+            **{
+                f"/api/v1/moderation/comments/{{id}}/{action}": {
+                    "parameters": [COMMENT_ID],
+                    "post": {
+                        "security": BEARER,
+                        "responses": {
+                            "200": _json(
+                                {"type": "object", "properties": {"comment": _ref("Comment")}},
+                                f"The comment after {action}",
+                            ),
+                            **MOD_ERRORS,
+                            "404": _error("Unknown comment"),
+                            "409": _error("Already decided"),
+                            "503": ERRORS["503"],
+                        },
+                    },
+                }
+                for action in ("approve", "reject")
+            },
+            "/api/v1/moderation/sites/{site}/authors/{author_id}/ban": {
+                "parameters": [
+                    SITE,
+                    {
+                        "name": "author_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "post": {
+                    "security": BEARER,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "reason": {"type": "string", "maxLength": 1000},
+                                        "until": {
+                                            "description": "ISO 8601 with a time zone, "
+                                            "Unix seconds, or null (for ever)",
+                                            "anyOf": [
+                                                {"type": "string", "format": "date-time"},
+                                                {"type": "number"},
+                                                {"type": "null"},
+                                            ],
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "Banned"}, **MOD_ERRORS, **ERRORS},
+                },
+                "delete": {
+                    "security": BEARER,
+                    "responses": {"200": {"description": "Unbanned"}, **MOD_ERRORS, **ERRORS},
+                },
+            },
+            "/api/v1/moderation/sites/{site}/articles/{article}": {
+                "parameters": [SITE, ARTICLE],
+                "patch": {
+                    "security": BEARER,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "closed": {"type": "boolean"},
+                                        "premoderated": {"type": "boolean"},
+                                    },
+                                    "anyOf": [
+                                        {"required": ["closed"]},
+                                        {"required": ["premoderated"]},
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "The article's state"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/moderation/sites/{site}/audit": {
+                "parameters": [SITE],
+                "get": {
+                    "security": BEARER,
+                    "parameters": [
+                        {
+                            "name": "before",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "Audit entries, newest first"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,180 @@
+"""Public HTTP API: read, post, delete, count (API.md, "Reading and posting")."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from comments.errors import Refused
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author
+from comments.moderation.submit import Submission, check_content
+from comments.store import StoreUnavailable
+from comments.web.common import (
+    article_of,
+    client_ip,
+    known_author,
+    node_of,
+    parse_json_object,
+    read_body,
+    site_of,
+    storable,
+    valid_article,
+)
+from comments.web.errors import ApiError
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 100
+COUNTS_MAX = 100
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", f"{name} must be a whole number") from None
+    if value < 0:
+        raise ApiError(422, "invalid_parameter", f"{name} must not be negative")
+    return value
+
+
+def _cursor(request: Request, name: str) -> int | None:
+    value = _int_param(request, name)
+    if value is not None and value > SEQ_MAX:
+        raise ApiError(422, "invalid_parameter", f"{name} must be at most {SEQ_MAX}")
+    return value
+
+
+async def list_comments(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    article = article_of(request)
+    order = request.query_params.get("order", "oldest")
+    if order not in ("oldest", "newest"):
+        raise ApiError(422, "invalid_parameter", "order is 'oldest' or 'newest'")
+    newest = order == "newest"
+    cursor = _cursor(request, "before" if newest else "after")
+    limit = _int_param(request, "limit")
+    if limit is None:
+        limit = PAGE_DEFAULT
+    elif limit == 0:
+        raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    page = await node_of(request).store.list_published(
+        site.slug, article, newest_first=newest, cursor=cursor, limit=min(limit, PAGE_MAX)
+    )
+    return JSONResponse(
+        {
+            "comments": [c.to_json() for c in page.comments],
+            "next": page.next,
+            "latest_seq": page.latest_seq,
+        }
+    )
+
+
+def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(422, "invalid_body", f"{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_body", f"{key} must be a string")
+    if not storable(value):
+        raise ApiError(422, "invalid_body", f"{key} contains a NUL character or a lone surrogate")
+    return value
+
+
+async def post_comment(request: Request) -> JSONResponse:
+    try:
+        return await _post_comment(request)
+    except (ApiError, Refused) as exc:  # refusals by code, for /metrics
+        node_of(request).metrics.posts.inc(decision="refused", code=exc.code)
+        raise
+    except StoreUnavailable:
+        node_of(request).metrics.posts.inc(decision="refused", code="unavailable")
+        raise
+
+
+async def _post_comment(request: Request) -> JSONResponse:
+    raw = await read_body(request)  # 413 first, whatever else is wrong
+    site = await site_of(request)
+    data = parse_json_object(raw)
+    article = article_of(request)
+
+    body = (_text(data, "body", required=True) or "").strip()
+    if not body:
+        raise ApiError(422, "empty_body", "a comment needs some text")
+    if len(body) > BODY_MAX:
+        raise ApiError(422, "body_too_long", f"a comment has at most {BODY_MAX} characters")
+    parent = _text(data, "parent", required=False)
+    name = _text(data, "author_name", required=False)
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= AUTHOR_NAME_MAX:
+            raise ApiError(
+                422, "invalid_author_name", f"author_name has 1 to {AUTHOR_NAME_MAX} characters"
+            )
+    check_content(site, body)
+    svc = node_of(request)
+    submission = Submission(
+        site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
+    )
+    await svc.posting.check_parent(submission)
+
+    author = await known_author(request, site)
+    if author is None:
+        if not site.guests:
+            raise ApiError(401, "unauthenticated", "sign in to comment")
+        if name is None:
+            raise ApiError(401, "unauthenticated", "guests give an author_name")
+    elif name is not None and author.is_guest and name != author.name:
+        author = Author(id=author.id, name=name)
+
+    result = await svc.posting.submit(submission, author, name)
+    payload: dict[str, object] = {"comment": result.comment.to_json()}
+    if result.guest_token is not None:
+        payload["guest_token"] = result.guest_token
+    status = 201 if result.comment.status == "published" else 202
+    return JSONResponse(payload, status_code=status)
+
+
+async def delete_comment(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    article = article_of(request)
+    author = await known_author(request, site)
+    if author is None:
+        raise ApiError(401, "unauthenticated", "send the guest token or sign-in token")
+    comment = await node_of(request).posting.delete_own(
+        site, article, request.path_params["id"], author
+    )
+    return JSONResponse({"id": comment.id, "deleted": True})
+
+
+async def counts(request: Request) -> JSONResponse:
+    site = await site_of(request)
+    keys = list(dict.fromkeys(request.query_params.getlist("article")))
+    if len(keys) > COUNTS_MAX:
+        raise ApiError(422, "too_many_articles", f"at most {COUNTS_MAX} articles per request")
+    if not all(valid_article(k) for k in keys):
+        raise ApiError(
+            422,
+            "invalid_article",
+            f"an article id has 1 to {ARTICLE_MAX} characters, none of them NUL",
+        )
+    found = await node_of(request).store.counts(site.slug, keys)
+    return JSONResponse({"counts": found})
+
+
+async def thread(request: Request) -> JSONResponse:
+    # One route for both methods, so that a 405 names both in its Allow header.
+    return await (post_comment if request.method == "POST" else list_comments)(request)
+
+
+ARTICLE = "/api/v1/sites/{site}/articles/{article:path}"
+routes = [
+    Route(ARTICLE + "/comments", thread, methods=["GET", "POST"]),
+    Route(ARTICLE + "/comments/{id}", delete_comment, methods=["DELETE"]),
+    Route("/api/v1/sites/{site}/counts", counts, methods=["GET"]),
+]
