@@ -45,10 +45,8 @@ def drain_seconds(settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from comments.observability.logs import setup_logging
-    from comments.server.config import build_config, check_uvicorn
+    from comments.server.config import build_config, check_uvicorn, serve_forever
     from comments.server.rlimit import raise_open_files_limit
     from comments.web.app import create_app
 
@@ -65,7 +63,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_deflate=args.ws_deflate,
         graceful_shutdown_s=drain_seconds(settings),
     )
-    uvicorn.Server(config).run()
+    serve_forever(config)
     return 0
 
 

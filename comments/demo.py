@@ -92,9 +92,7 @@ async def prepare(store: Store, origins: list[str]) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from comments.server.config import build_config, check_uvicorn
+    from comments.server.config import build_config, check_uvicorn, serve_forever
     from comments.web.app import create_app
     from comments.web.assets import Demo
 
@@ -146,6 +144,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         graceful_shutdown_s=5,
     )
-    uvicorn.Server(config).run()
+    serve_forever(config)
     sys.stdout.flush()
     return 0

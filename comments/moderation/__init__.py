@@ -1,0 +1,1 @@
+"""Moderation: the pure policy and the use cases that post, decide and review comments."""

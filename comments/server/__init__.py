@@ -1,0 +1,1 @@
+"""Everything that touches uvicorn: the config builder and our protocol subclasses."""

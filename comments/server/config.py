@@ -163,3 +163,8 @@ def build_config(
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def serve_forever(config: uvicorn.Config) -> None:
+    """Serve until SIGTERM or SIGINT (``comments serve``, ``comments demo``)."""
+    uvicorn.Server(config).run()

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API (Starlette): routes per area, errors, identity, CORS."""

@@ -7,6 +7,7 @@ function, except under ``if TYPE_CHECKING:``), so a lazy import cannot hide a cy
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -193,4 +194,30 @@ def test_top_level_names_each_part() -> None:
         "node.py",
         "settings.py",
         "sites.py",
+    }
+
+
+def test_one_uvicorn_config_builder_for_serve_demo_and_test_servers() -> None:
+    """``uvicorn.Config`` is built in ``comments.server.config`` only. The bench's
+    baseline servers are other products on purpose (bare websockets, a broadcaster
+    design) and build their own."""
+    allowed = {PACKAGE / "server" / "config.py", PACKAGE / "bench" / "baselines.py"}
+    tests = Path(__file__).parents[1]
+    builders = {
+        path
+        for root in (PACKAGE, tests)
+        for path in root.rglob("*.py")
+        if path != Path(__file__) and "uvicorn.Config(" in path.read_text(encoding="utf-8")
+    }
+    assert builders <= allowed
+    uvicorn_users = {
+        module
+        for module, path in modules().items()
+        if re.search(r"^\s*(from|import) uvicorn", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert uvicorn_users <= {
+        "comments.server.config",
+        "comments.server.http_protocol",
+        "comments.server.ws_protocol",
+        "comments.bench.baselines",
     }
