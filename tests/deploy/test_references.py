@@ -1,5 +1,7 @@
-"""Names the deploy files and docs/operations.md use must exist: every COMMENTS_* variable
-is a setting comments/settings.py reads, or one the entrypoint reads itself."""
+"""Names the deploy files, README.md and docs/*.md use must exist: every COMMENTS_* variable
+is a setting comments/settings.py reads, or one the entrypoint reads itself.
+
+(Links between those documents are checked by tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ import pytest
 from tests.deploy.conftest import DEPLOY, ROOT
 
 NAME = re.compile(r"\bCOMMENTS_[A-Z0-9_]*[A-Z0-9]\b")
-FILES = sorted([p for p in DEPLOY.rglob("*") if p.is_file()] + [ROOT / "docs" / "operations.md"])
+FILES = sorted(
+    [p for p in DEPLOY.rglob("*") if p.is_file()]
+    + [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+)
+# Names the contract fixes for a later version and the server does not read yet: the API
+# reference lists them as not yet served.
+NOT_YET_READ = {ROOT / "docs" / "api.md": {"COMMENTS_PUBLIC_URL"}}
 
 
 def known_names() -> set[str]:
@@ -25,4 +33,5 @@ def known_names() -> set[str]:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_comments_variable_named_is_read_somewhere(path: Path) -> None:
-    assert set(NAME.findall(path.read_text())) - known_names() == set()
+    unknown = set(NAME.findall(path.read_text())) - known_names()
+    assert unknown <= NOT_YET_READ.get(path, set())
