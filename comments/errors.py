@@ -2,7 +2,7 @@
 
 Use cases (posting, moderating, scoring) know nothing of HTTP, so that the worker and
 the command line run them without the web layer; ``comments.web.errors`` maps each code
-to its HTTP status (API.md's error codes are these codes).
+to its HTTP status (docs/api.md's error codes are these codes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Domain objects and the wire form of comments and events (see API.md)."""
+"""Domain objects and the wire form of comments and events (see docs/api.md)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Comment:
     created_at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        # Deleted comments leave the public API as "rejected": API.md fixes three
+        # Deleted comments leave the public API as "rejected": docs/api.md fixes three
         # statuses and clients must not meet a fourth.
         status = Status.REJECTED if self.status is Status.DELETED else self.status
         return {

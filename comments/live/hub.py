@@ -25,7 +25,7 @@ from comments.store import EventRow, Store, StoreUnavailable
 
 log = logging.getLogger("comments.hub")
 
-# A client further behind than this is told to reload (API.md: `reset`).
+# A client further behind than this is told to reload (docs/api.md: `reset`).
 REPLAY_MAX = 1000
 # Gap fills and resyncs read the store in pages of this many events.
 READ_PAGE = 1000

@@ -29,7 +29,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeAlias
 
-# Reason phrases other modules may compare against (API.md fixes their wording).
+# Reason phrases other modules may compare against (docs/api.md fixes their wording).
 CLASSIFIER_UNAVAILABLE = "classifier unavailable"
 LINK_FROM_NEW_AUTHOR = "link from a new author"
 PREMODERATED = "pre-moderated"
@@ -342,7 +342,7 @@ def _check_threshold(label: str, value: float) -> None:
 
 
 def _usable_scores(scores: Mapping[str, float] | None) -> Mapping[str, float] | None:
-    # An empty mapping is how an unscored comment is stored (API.md), and a NaN score
+    # An empty mapping is how an unscored comment is stored (docs/api.md), and a NaN score
     # means the model misbehaved; both count as "classifier unavailable" so the comment
     # is held and re-scored rather than published unchecked.
     if not scores or not all(math.isfinite(value) for value in scores.values()):

@@ -58,7 +58,7 @@ class AuthorState:
 def _item(row: Any) -> ReviewItem:
     reasons: list[str] = json.loads(row.reasons) if row.reasons else []
     reports = int(row.reports)
-    if reports:  # API.md: a reported comment says so among its reasons
+    if reports:  # docs/api.md: a reported comment says so among its reasons
         reasons.append(f"reported {reports} {'time' if reports == 1 else 'times'}")
     return ReviewItem(
         comment=_row_to_comment(row),

@@ -89,7 +89,7 @@ class App(Starlette):
     sleeps in, and Starlette puts about ten there (its error and exception middleware,
     ours, the router, the route's wrappers): some 4 kB a socket, a sixth of what it
     cost. None of them does anything for this endpoint: it answers its own errors with
-    API.md's denial responses (storage away included, which Starlette's exception
+    docs/api.md's denial responses (storage away included, which Starlette's exception
     handler answered before), and the unexpected reaches the server's log."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

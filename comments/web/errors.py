@@ -1,4 +1,4 @@
-"""API errors: every 4xx/5xx leaves as ``{"error": {"code", "message"}}`` (API.md).
+"""API errors: every 4xx/5xx leaves as ``{"error": {"code", "message"}}`` (docs/api.md).
 
 Endpoints raise :class:`ApiError` for what they check themselves (bodies, parameters,
 tokens); use cases raise :class:`comments.errors.Refused`, whose code is mapped to its

@@ -1,4 +1,4 @@
-"""The live stream: ``/ws/v1/sites/{site}/articles/{article}?since=`` (API.md)."""
+"""The live stream: ``/ws/v1/sites/{site}/articles/{article}?since=`` (docs/api.md)."""
 
 from __future__ import annotations
 

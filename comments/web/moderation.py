@@ -1,4 +1,4 @@
-"""Moderator HTTP API and live queue socket (API.md, "Moderation")."""
+"""Moderator HTTP API and live queue socket (docs/api.md, "Moderation")."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _until(value: object) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        # "timestamp" in API.md: Unix seconds are one too.
+        # "timestamp" in docs/api.md: Unix seconds are one too.
         try:
             return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the HTTP API, served at ``/openapi.json``.
 
-Written out rather than derived from the routes: the contract (API.md) is the source of
+Written out rather than derived from the routes: the contract (docs/api.md) is the source of
 truth, and this mirrors it for client generators and for schemathesis.
 """
 

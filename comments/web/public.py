@@ -1,4 +1,4 @@
-"""Public HTTP API: read, post, delete, count (API.md, "Reading and posting")."""
+"""Public HTTP API: read, post, delete, count (docs/api.md, "Reading and posting")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reader reports: ``POST …/comments/{id}/report`` (API.md)."""
+"""Reader reports: ``POST …/comments/{id}/report`` (docs/api.md)."""
 
 from __future__ import annotations
 

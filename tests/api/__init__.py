@@ -126,7 +126,7 @@ async def stored_rows(store: Store) -> tuple[int, int]:
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The response is ``status`` with the JSON error object of API.md and ``code``."""
+    """The response is ``status`` with the JSON error object of docs/api.md and ``code``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     payload: dict[str, Any] = response.json()

@@ -1,6 +1,6 @@
 """Bad posts are refused with the right status and JSON error, and nothing is stored.
 
-API.md: "Checks run in this order: size (413), site (404), body parsing (400),
+docs/api.md: "Checks run in this order: size (413), site (404), body parsing (400),
 validation (422), identity (401/403), article state, duplicate, rate limits". The cases
 that combine two faults pin that order: the answer is the earlier check's.
 """

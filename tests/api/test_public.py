@@ -1,4 +1,4 @@
-"""The public HTTP API as partner sites and the widget use it (API.md, "Reading and
+"""The public HTTP API as partner sites and the widget use it (docs/api.md, "Reading and
 posting"): post, reply, list and page, count, delete, duplicates, closed articles, rate
 limits, sign-in, and the health endpoints."""
 
@@ -428,7 +428,7 @@ async def test_rate_limit_per_ip(world: World, http: httpx.AsyncClient) -> None:
 
 @MODULE
 async def test_refusals_after_identity_run_in_order(world: World, http: httpx.AsyncClient) -> None:
-    """Article state, then duplicate, then rate limits (API.md)."""
+    """Article state, then duplicate, then rate limits (docs/api.md)."""
     site = await world.site(posts_per_minute_per_author=1)
     token = (await posted(http, "a", "only one", site=site))["guest_token"]
     assert_retry_after(await post(http, "a", "a second", site=site, token=token))

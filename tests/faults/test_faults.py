@@ -108,7 +108,7 @@ async def test_database_away_posts_get_503_and_the_node_recovers_by_itself(
             assert ready.status_code == 503
             assert ready.json()["database"]["state"] == "failed"
             assert (await http.get("/healthz")).status_code == 200
-            # A reader of a site this node has not read yet gets API.md's 503 too.
+            # A reader of a site this node has not read yet gets docs/api.md's 503 too.
             with pytest.raises(InvalidStatus) as denied:
                 await websockets.connect(f"{node.ws_url}/ws/v1/sites/elsewhere/articles/a")
             assert denied.value.response.status_code == 503

@@ -1,6 +1,6 @@
 """Helpers for the live-stream tests: read frames as events, collect them, post comments.
 
-Frames are a single event or ``{"type": "batch", "events": [...]}`` (API.md); every test
+Frames are a single event or ``{"type": "batch", "events": [...]}`` (docs/api.md); every test
 reads them through ``events_of`` so both shapes are always accepted.
 """
 

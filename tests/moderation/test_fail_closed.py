@@ -1,4 +1,4 @@
-"""Moderation fails closed (API.md, "Command line and settings"): a classifier that
+"""Moderation fails closed (docs/api.md, "Command line and settings"): a classifier that
 raises, hangs or cannot load holds every comment (202, "classifier unavailable", no
 scores) and publishes nothing, while the node keeps serving; when it is back, the
 recovery loop scores what it held and publishes the clean ones live. Comments a crashed

@@ -1,4 +1,4 @@
-"""The moderation flow end to end on a running server (API.md, "Moderation"): what the
+"""The moderation flow end to end on a running server (docs/api.md, "Moderation"): what the
 classifier and the site's rules hold, what readers see live, what moderators see live,
 and what their decisions do to open pages, the queue and the audit log."""
 

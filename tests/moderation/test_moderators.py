@@ -1,4 +1,4 @@
-"""Who may moderate (API.md, "Moderation"): tokens from the command line, stored hashed;
+"""Who may moderate (docs/api.md, "Moderation"): tokens from the command line, stored hashed;
 401 without a valid one, 403 with another site's, 404 before 403; single-use, short-lived
 socket tickets, so a token never travels in a URL."""
 

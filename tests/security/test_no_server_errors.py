@@ -2,7 +2,7 @@
 of ``/openapi.json`` (valid and invalid ones: boundaries, wrong types, missing fields,
 odd methods) against a real node with a seeded site, and not one answer may be a 5xx.
 
-The contract has its own status codes (API.md); only ``not_a_server_error`` is checked.
+The contract has its own status codes (docs/api.md); only ``not_a_server_error`` is checked.
 Path parameters are drawn half of the time from the seeded data (the site, an article, a
 published and a held comment, a guest), so requests reach past the 404s into the use
 cases. Deterministic: a fixed seed and 25 examples per operation.
