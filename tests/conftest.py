@@ -154,11 +154,15 @@ class RunningServer:
         self.ws_url = f"ws://127.0.0.1:{port}"
 
     @property
-    def node(self) -> Any:
+    def app(self) -> Any:
         app: Any = self.server.config.loaded_app
         while not hasattr(app, "state"):  # under uvicorn's middleware (proxy headers)
             app = app.app
-        return app.state.node
+        return app
+
+    @property
+    def node(self) -> Any:
+        return self.app.state.node
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10)

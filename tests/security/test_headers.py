@@ -39,7 +39,7 @@ async def server(sqlite_url: str, start_server: Any) -> RunningServer:
         Settings(database_url=sqlite_url, classifier="profanity-check", recover_interval_s=0)
     )
     # What `comments demo` sets: the demo page is served only then.
-    running.server.config.loaded_app.app.state.demo = Demo(site="news", article="a")  # type: ignore[union-attr]
+    running.app.state.demo = Demo(site="news", article="a")
     return running
 
 
