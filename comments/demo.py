@@ -133,8 +133,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     setup_logging(settings)
-    app = create_app(settings, freeze_gc=True)
-    app.state.demo = Demo(site=DEMO_SITE, article=DEMO_ARTICLE)
+    app = create_app(settings, freeze_gc=True, demo=Demo(site=DEMO_SITE, article=DEMO_ARTICLE))
     check_uvicorn()
     config = build_config(
         app,

@@ -7,10 +7,25 @@ to its HTTP status (docs/api.md's error codes are these codes).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from comments.models import Comment
+
+
+class Code(StrEnum):
+    """Every code a use case refuses with (``comments.web.errors`` maps each to HTTP)."""
+
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    BANNED = "banned"
+    CLOSED = "closed"
+    CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
+    UNKNOWN_PARENT = "unknown_parent"
+    BANNED_WORD = "banned_word"
+    RATE_LIMITED = "rate_limited"
 
 
 class Refused(Exception):
@@ -25,7 +40,7 @@ class Refused(Exception):
 
     def __init__(
         self,
-        code: str,
+        code: Code,
         message: str,
         *,
         retry_after_s: float | None = None,
@@ -42,7 +57,7 @@ class Conflict(Refused):
     """The comment is not in the state the action needs; carries it as it stands."""
 
     def __init__(self, comment: Comment, message: str) -> None:
-        super().__init__("conflict", message, comment=comment)
+        super().__init__(Code.CONFLICT, message, comment=comment)
 
 
 class ConfigurationError(Exception):

@@ -1,8 +1,9 @@
 """One node (or one worker): builds its parts from settings, starts them, stops them.
 
 The parts are passed to each other through their constructors; the use cases
-(:class:`Posting`, :class:`Decider`, :class:`Review`) get exactly the parts they use.
-The web layer reaches them through the node in the app's lifespan state.
+(:class:`Posting`, :class:`Reporting`, :class:`Decider`, :class:`Reviewing`) get exactly
+the parts they use. The web layer reaches them through the node in the app's lifespan
+state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from comments.infra.ratelimit import RateLimiter, create_limiter
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
-from comments.moderation.review import Review
+from comments.moderation.report import Reporting
+from comments.moderation.review import Reviewing
 from comments.moderation.submit import Posting
 from comments.observability.metrics import Metrics
 from comments.scoring.queue import Dispatcher, ScoringStream
@@ -45,12 +47,12 @@ class Node:
     feed: ModerationFeed
     sites: SiteCache
     review: ReviewStore
-    scorer: Scorer
     limiter: RateLimiter
     metrics: Metrics
     decider: Decider
     posting: Posting
-    reviewing: Review
+    reviewing: Reviewing
+    reporting: Reporting
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
@@ -78,7 +80,7 @@ class Node:
         if role == "node" and settings.scoring == "workers":
             stream = ScoringStream(settings.broker_url, settings.channel_prefix)
             dispatcher = Dispatcher(stream, settings.channel_prefix)
-        _route_broker(broker, feed, dispatcher)
+        _route_broker(broker, hub, feed, dispatcher)
         if dispatcher is not None:
             # Scoring happens in the workers: this node loads no model.
             scorer = Scorer(
@@ -112,7 +114,6 @@ class Node:
             feed=feed,
             sites=sites,
             review=review,
-            scorer=scorer,
             limiter=limiter,
             metrics=metrics,
             decider=decider,
@@ -124,9 +125,17 @@ class Node:
                 hub=hub,
                 metrics=metrics,
             ),
-            reviewing=Review(store=store, review=review, hub=hub, feed=feed),
+            reviewing=Reviewing(store=store, review=review, hub=hub, feed=feed),
+            reporting=Reporting(
+                store=store, review=review, limiter=limiter, feed=feed, metrics=metrics
+            ),
             dispatcher=dispatcher,
         )
+
+    @property
+    def scorer(self) -> Scorer:
+        """The classifier's door; the decider owns it (one owner, so one to replace)."""
+        return self.decider.scorer
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
@@ -188,10 +197,12 @@ class Node:
             await asyncio.sleep(self.settings.recover_interval_s)
 
 
-def _route_broker(broker: Broker, feed: ModerationFeed, dispatcher: Dispatcher | None) -> None:
+def _route_broker(
+    broker: Broker, hub: Hub, feed: ModerationFeed, dispatcher: Dispatcher | None
+) -> None:
     """One broker connection serves all: moderation channels go to the feed, scoring
-    answers to the dispatcher, the rest to the hub (which registered itself first)."""
-    to_hub, resync = broker.on_message, broker.on_resync
+    answers to the dispatcher, the rest to the hub, which also catches up after a lost
+    connection."""
 
     def route(channel: str, data: bytes) -> None:
         if feed.owns(channel):
@@ -199,6 +210,6 @@ def _route_broker(broker: Broker, feed: ModerationFeed, dispatcher: Dispatcher |
         elif dispatcher is not None and dispatcher.owns(channel):
             dispatcher.on_reply(channel, data)
         else:
-            to_hub(channel, data)
+            hub.on_message(channel, data)
 
-    broker.set_handlers(route, resync)
+    broker.set_handlers(route, hub.on_resync)

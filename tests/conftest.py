@@ -178,12 +178,16 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
     running: list[RunningServer] = []
 
     async def start(
-        settings: Settings, *, freeze_gc: bool = False, **uvicorn_options: Any
+        settings: Settings,
+        *,
+        freeze_gc: bool = False,
+        demo: Any = None,
+        **uvicorn_options: Any,
     ) -> RunningServer:
         port = free_port()
         # What `comments serve` runs, in this test's event loop.
         config = build_config(
-            create_app(settings, freeze_gc=freeze_gc),
+            create_app(settings, freeze_gc=freeze_gc, demo=demo),
             settings,
             port=port,
             log_level="warning",

@@ -240,9 +240,7 @@ async def test_internet_clients_behind_a_trusted_proxy_are_refused(
     """Behind a load balancer on this host, the reader's own address is what counts."""
     await add_site(sqlite_url)
     settings = mod_settings(sqlite_url, "memory://", channel_prefix, trusted_proxies="127.0.0.1")
-    server: RunningServer = await start_server(
-        settings, proxy_headers=True, forwarded_allow_ips="127.0.0.1"
-    )
+    server: RunningServer = await start_server(settings)
     async with server.client() as http:
         outside = await http.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
         inside = await http.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})

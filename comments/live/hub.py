@@ -276,7 +276,6 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.publish_failures = 0
-        broker.set_handlers(self._on_message, self._on_resync)
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -404,7 +403,7 @@ class Hub:
                 "could not publish to %s (%s); peers will read it from the store", name, exc
             )
 
-    def _on_message(self, name: str, data: bytes) -> None:
+    def on_message(self, name: str, data: bytes) -> None:
         channel = self.channels.get(name)
         if channel is None:
             return
@@ -494,7 +493,7 @@ class Hub:
         if self.channels.get(channel.name) is channel and not channel.filling:
             self._spawn(self._fill(channel, wait=False))
 
-    def _on_resync(self) -> None:
+    def on_resync(self) -> None:
         for channel in list(self.channels.values()):
             if channel.ready.is_set():
                 # Spawned even when a gap fill runs: that one may stop at its gap.

@@ -6,7 +6,7 @@ written inside the call that queued it, the way ``websockets.broadcast()`` write
 long as the socket takes it without waiting. Only a send that must wait (the client's
 write buffer is full) gets a task, which finishes it and drains the rest. A fan-out to
 thousands of sockets thus costs no task switch per message per socket. Where the server
-offers it (``comments serve``'s protocol, :mod:`comments.ws_protocol`), the frame is
+offers it (``comments serve``'s protocol, :mod:`comments.server.ws_protocol`), the frame is
 written straight to the transport, and an outbox with a ``wire`` attribute (a hub
 subscriber) hands over the frame its channel built once for every socket.
 """

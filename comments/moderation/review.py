@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from comments.errors import Conflict, Refused
+from comments.errors import Code, Conflict, Refused
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
@@ -35,7 +35,7 @@ def sort_queue(items: list[ReviewItem], site: Site) -> list[ReviewItem]:
 _OUTCOME = {"approve": Status.PUBLISHED, "reject": Status.REJECTED}
 
 
-class Review:
+class Reviewing:
     """What moderators do; each decision reaches the live queue and the audit log."""
 
     def __init__(
@@ -50,9 +50,9 @@ class Review:
         """The comment, checked in the contract's order: 404 before 403."""
         item = await self.review.item(comment_id)
         if item is None or item.comment.status is Status.PENDING:
-            raise Refused("not_found", "no such comment")
+            raise Refused(Code.NOT_FOUND, "no such comment")
         if item.comment.site != moderator.site:
-            raise Refused("forbidden", "this comment belongs to another site")
+            raise Refused(Code.FORBIDDEN, "this comment belongs to another site")
         return item
 
     async def queue(self, site: Site) -> list[ReviewItem]:
@@ -169,7 +169,7 @@ class Review:
             site, author_id, banned=banned, reason=reason, until=until
         )
         if not found:
-            raise Refused("not_found", "no such author on this site")
+            raise Refused(Code.NOT_FOUND, "no such author on this site")
         detail: dict[str, Any] = {"reason": reason, "until": until.isoformat() if until else None}
         await self.review.audit(
             site,

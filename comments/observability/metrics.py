@@ -10,12 +10,9 @@ not mirrored on every change. This module depends on nothing else in the package
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-
-log = logging.getLogger("comments.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -23,8 +20,6 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Scoring takes milliseconds with the bundled model and up to the classifier timeout
 # (5 s by default) with Detoxify under load.
 SCORING_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-QUEUE_QUERY_TIMEOUT_S = 2.0
-CLASSIFIER_STATES = ("ok", "fallback", "failed")
 
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 

@@ -21,11 +21,13 @@ import signal
 
 from redis.exceptions import RedisError
 
-from comments.infra.broker import BrokerUnavailable
+from comments.infra.broker import Broker, BrokerUnavailable
 from comments.models import Status
+from comments.moderation.decide import Decider
 from comments.node import Node
 from comments.scoring.queue import HEARTBEAT_EVERY_S, Job, ScoringStream, consumer_name
 from comments.settings import WORKER_BROKERS, Settings
+from comments.store.review import ReviewStore
 
 log = logging.getLogger("comments.worker")
 
@@ -34,19 +36,31 @@ BACKOFF_MAX_S = 5.0
 
 
 class Worker:
-    def __init__(self, node: Node, stream: ScoringStream, name: str | None = None) -> None:
-        self.node = node
+    def __init__(
+        self,
+        *,
+        decider: Decider,
+        review: ReviewStore,
+        broker: Broker,
+        stream: ScoringStream,
+        batch: int,
+        claim_idle_s: float,
+        name: str | None = None,
+    ) -> None:
+        self.decider = decider
+        self.review = review
+        self.broker = broker
         self.stream = stream
         self.name = name or consumer_name()
-        self.batch = node.settings.classifier_batch_size
-        self.claim_idle_s = node.settings.worker_claim_idle_s
+        self.batch = batch
+        self.claim_idle_s = claim_idle_s
         self.scored = 0  # jobs handled, for logs and tests
         self._next_heartbeat = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; the batch in hand is finished and acknowledged."""
         backoff = 0.1
-        log.info("worker %s scoring with %s", self.name, self.node.scorer.spec)
+        log.info("worker %s scoring with %s", self.name, self.decider.scorer.spec)
         while not stop.is_set():
             try:
                 await self.step()
@@ -87,20 +101,32 @@ class Worker:
         for job in done:
             if job.reply:
                 with contextlib.suppress(BrokerUnavailable):
-                    await self.node.broker.publish(job.reply, job.comment.encode())
+                    await self.broker.publish(job.reply, job.comment.encode())
         return len(jobs)
 
     async def _handle(self, job: Job) -> None:
-        item = await self.node.review.item(job.comment)
+        item = await self.review.item(job.comment)
         if item is None:
             return  # deleted, or a job naming nothing: nothing to do
         comment = item.comment
         if comment.status is Status.PENDING:
-            await self.node.decider.decide(comment)
+            await self.decider.decide(comment)
         elif comment.status is Status.HELD and item.unscored:
             # The node gave up waiting and held it; a real score may publish it now.
-            await self.node.decider.decide(comment, rescoring=True)
+            await self.decider.decide(comment, rescoring=True)
         # Anything else was decided already (a job delivered twice): acknowledged as done.
+
+
+def worker_of(node: Node, stream: ScoringStream) -> Worker:
+    """A worker with the parts of ``node`` (built with ``role="worker"``)."""
+    return Worker(
+        decider=node.decider,
+        review=node.review,
+        broker=node.broker,
+        stream=stream,
+        batch=node.settings.classifier_batch_size,
+        claim_idle_s=node.settings.worker_claim_idle_s,
+    )
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
@@ -116,7 +142,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     stream = ScoringStream(settings.broker_url, settings.channel_prefix)
     await node.start()
     try:
-        await Worker(node, stream).run(stop)
+        await worker_of(node, stream).run(stop)
     finally:
         await stream.close()
         await node.stop()

@@ -104,7 +104,11 @@ class App(Starlette):
 
 
 def create_app(
-    settings: Settings, *, node: Node | None = None, freeze_gc: bool = False
+    settings: Settings,
+    *,
+    node: Node | None = None,
+    freeze_gc: bool = False,
+    demo: assets.Demo | None = None,
 ) -> Starlette:
     """The ASGI app. Resources start in the lifespan, so importing builds nothing.
 
@@ -142,7 +146,7 @@ def create_app(
         *live.routes,
         *assets.routes,
     ]
-    return App(
+    app = App(
         routes=routes,
         lifespan=lifespan,
         middleware=assets.middleware,
@@ -154,3 +158,6 @@ def create_app(
             Exception: _server_error,
         },
     )
+    # Only `comments demo` serves the demo page.
+    app.state.demo = demo
+    return app

@@ -164,7 +164,7 @@ async def moderation_page(request: Request) -> Response:
 
 @dataclass(frozen=True)
 class Demo:
-    """What ``comments demo`` shows at ``/demo`` (set as ``app.state.demo``)."""
+    """What ``comments demo`` shows at ``/demo`` (``create_app(…, demo=…)``)."""
 
     site: str
     article: str

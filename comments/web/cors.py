@@ -4,7 +4,7 @@ A request from an origin among the site's allowed origins gets that origin echoe
 (never ``*``); any other origin gets no grant at all, so the browser keeps the answer from
 the page. Every answer under these paths carries ``Vary: Origin`` so that caches keep one
 copy per origin. Preflights (``OPTIONS`` with ``Access-Control-Request-Method``) are
-answered here. The WebSocket ``Origin`` check lives with the socket (api/live.py).
+answered here. The WebSocket ``Origin`` check lives with the socket (web/live.py).
 """
 
 from __future__ import annotations

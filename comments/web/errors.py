@@ -10,20 +10,20 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from comments.errors import Refused
+from comments.errors import Code, Refused
 from comments.infra.ratelimit import retry_after
 
 #: The HTTP status of each code a use case refuses with.
-REFUSAL_STATUS = {
-    "not_found": 404,
-    "forbidden": 403,
-    "banned": 403,
-    "closed": 403,
-    "conflict": 409,
-    "duplicate": 409,
-    "unknown_parent": 422,
-    "banned_word": 422,
-    "rate_limited": 429,
+REFUSAL_STATUS: dict[Code, int] = {
+    Code.NOT_FOUND: 404,
+    Code.FORBIDDEN: 403,
+    Code.BANNED: 403,
+    Code.CLOSED: 403,
+    Code.CONFLICT: 409,
+    Code.DUPLICATE: 409,
+    Code.UNKNOWN_PARENT: 422,
+    Code.BANNED_WORD: 422,
+    Code.RATE_LIMITED: 429,
 }
 
 
@@ -56,8 +56,8 @@ class ApiError(Exception):
         extra: dict[str, object] = {}
         if refused.comment is not None:
             extra["comment"] = refused.comment.to_json()
-        status = REFUSAL_STATUS.get(refused.code, 400)
-        return cls(status, refused.code, refused.message, headers=headers, extra=extra)
+        status = REFUSAL_STATUS[refused.code]
+        return cls(status, str(refused.code), refused.message, headers=headers, extra=extra)
 
 
 def error_response(

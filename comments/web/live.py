@@ -87,7 +87,7 @@ async def live(websocket: WebSocket) -> None:
         try:
             await websocket.accept()
             delivered = svc.metrics.events_delivered
-            # Inbound messages are capped by the server: ws_max_size, 64 KiB, in cli.py.
+            # Inbound messages are capped by the server: ws_max_size, 64 KiB (server/config.py).
             await pump(
                 websocket,
                 sub,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import get_args
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,19 +16,21 @@ from starlette.routing import Route
 
 from comments.node import Node
 from comments.observability.metrics import (
-    CLASSIFIER_STATES,
     CONTENT_TYPE,
-    QUEUE_QUERY_TIMEOUT_S,
     Counter,
     Gauge,
     allowed,
     parse_allow,
     render,
 )
+from comments.scoring.classifier.base import ClassifierState
 from comments.store import StoreUnavailable
 from comments.web.errors import ApiError
 
 log = logging.getLogger("comments.metrics")
+
+QUEUE_QUERY_TIMEOUT_S = 2.0
+CLASSIFIER_STATES = get_args(ClassifierState)
 
 
 async def scrape(svc: Node) -> str:

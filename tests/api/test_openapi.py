@@ -1,4 +1,5 @@
-"""The OpenAPI document describes exactly the HTTP routes the app serves."""
+"""The OpenAPI document describes exactly the HTTP routes the app serves; every refusal
+has its status."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 
 from starlette.routing import Route, WebSocketRoute
 
+from comments.errors import Code
 from comments.settings import Settings
 from comments.web import openapi
 from comments.web.app import create_app
+from comments.web.errors import REFUSAL_STATUS
 
 DOCUMENTED_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
@@ -55,3 +58,9 @@ def test_websocket_streams_are_named_in_the_document() -> None:
         "/ws/v1/moderation/sites/{site}",
     }
     assert "docs/api.md" in openapi.document()["info"]["description"]
+
+
+def test_every_refusal_code_has_its_http_status() -> None:
+    """A use case's new code without a status would leave as a wrong one: none may."""
+    assert set(REFUSAL_STATUS) == set(Code)
+    assert all(400 <= status < 500 for status in REFUSAL_STATUS.values())

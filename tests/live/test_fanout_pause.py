@@ -73,9 +73,9 @@ async def hub_factory(store: Store) -> AsyncIterator[list[Hub]]:
 async def test_comments_closer_than_a_fanout_leave_together(
     store: Store, author: Author, hub_factory: list[Hub], pause: float
 ) -> None:
-    hub = Hub(
-        store, MemoryBroker(), channel_prefix="pause", resync_interval_s=0, fanout_pause=pause
-    )
+    broker = MemoryBroker()
+    hub = Hub(store, broker, channel_prefix="pause", resync_interval_s=0, fanout_pause=pause)
+    broker.set_handlers(hub.on_message, hub.on_resync)
     await hub.start()
     hub_factory.append(hub)
     sub = await hub.attach(SITE, ARTICLE, None)

@@ -57,7 +57,9 @@ async def make_hub(store: Store) -> AsyncIterator[HubFactory]:
     async def make(**options: Any) -> Hub:
         # No periodic sweep unless a test asks: each case names the path it exercises.
         options.setdefault("resync_interval_s", 0)
-        hub = Hub(store, RecordingBroker(), channel_prefix="hubtest", **options)
+        broker = RecordingBroker()
+        hub = Hub(store, broker, channel_prefix="hubtest", **options)
+        broker.set_handlers(hub.on_message, hub.on_resync)
         await hub.start()
         hubs.append(hub)
         return hub

@@ -1,4 +1,4 @@
-"""Frames built once and written straight to sockets (comments.ws_protocol): every size of
+"""Frames built once and written straight to sockets (comments.server.ws_protocol): every size of
 frame parses in a standard client, a reader that stalls and reads again gets everything
 in order, deflate still works, and the delivered-events metric counts both paths."""
 

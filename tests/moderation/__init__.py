@@ -261,7 +261,7 @@ async def swap_scorer(server: RunningServer, scorer: Scorer) -> None:
     """Make ``scorer`` the one the running node scores with; close the old one."""
     svc = server.node
     old = svc.scorer
-    svc.scorer = svc.decider.scorer = scorer
+    svc.decider.scorer = scorer
     await old.close()
 
 

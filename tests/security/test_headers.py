@@ -35,11 +35,11 @@ async def server(sqlite_url: str, start_server: Any) -> RunningServer:
     from comments.settings import Settings
 
     await add_site(sqlite_url)
+    # As `comments demo` serves it: the demo page is served only then.
     running: RunningServer = await start_server(
-        Settings(database_url=sqlite_url, classifier="profanity-check", recover_interval_s=0)
+        Settings(database_url=sqlite_url, classifier="profanity-check", recover_interval_s=0),
+        demo=Demo(site="news", article="a"),
     )
-    # What `comments demo` sets: the demo page is served only then.
-    running.app.state.demo = Demo(site="news", article="a")
     return running
 
 

@@ -90,7 +90,7 @@ async def test_demo_page_is_only_served_by_the_demo_command(stack: Stack) -> Non
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/../web.py", "/static/demo/article.txt", "/static/nope.js"]
+    "path", ["/static/../cli.py", "/static/demo/article.txt", "/static/nope.js"]
 )
 async def test_static_serves_only_browser_assets(stack: Stack, path: str) -> None:
     async with stack.client() as http:

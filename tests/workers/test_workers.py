@@ -31,7 +31,7 @@ from comments.infra.ratelimit.redis import RedisRateLimiter
 from comments.models import Status
 from comments.node import Node as Parts
 from comments.scoring.queue import GROUP, ScoringStream, stream_key, workers_key
-from comments.scoring.worker import Worker
+from comments.scoring.worker import Worker, worker_of
 from comments.settings import Settings, SettingsError
 from comments.store import create_store
 from tests.cluster import RedisCluster
@@ -65,7 +65,7 @@ async def worker_running(settings: Settings) -> AsyncIterator[Worker]:
     svc = Parts.build(settings, role="worker")
     stream = ScoringStream(settings.broker_url, settings.channel_prefix)
     await svc.start()
-    worker = Worker(svc, stream)
+    worker = worker_of(svc, stream)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -6,9 +6,11 @@ between N nodes gets N times its limit: with Redis configured the count lives th
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 
 # Name -> import string, so redis is imported only when it is used.
 LIMITERS = {
@@ -39,6 +41,22 @@ class RateLimiter(ABC):
 
     async def close(self) -> None:  # noqa: B027 - most limiters hold nothing to close
         """Release connections."""
+
+    async def hit_all(
+        self, checks: Mapping[str, tuple[str, int]], refused: Callable[[str], object]
+    ) -> float | None:
+        """Count one hit on each named ``(key, limit)`` at once (with Redis each is a
+        round trip); ``refused`` is told the name of each limit that said no.
+
+        Returns:
+            None when every hit was allowed, else the longest wait among the refusals.
+        """
+        names = list(checks)
+        waits = await asyncio.gather(*(self.hit(*checks[name]) for name in names))
+        for name, wait in zip(names, waits, strict=True):
+            if wait is not None:
+                refused(name)
+        return max((w for w in waits if w is not None), default=None)
 
 
 def create_limiter(url: str, prefix: str = "comments") -> RateLimiter:

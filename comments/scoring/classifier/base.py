@@ -59,7 +59,7 @@ class Classifier(ABC):
     """Scores texts for abuse; one instance serves one process.
 
     Both methods block (they do I/O or CPU-bound work): call them from a worker thread,
-    as :class:`comments.classifier.batching.MicroBatcher` does, never on the event loop.
+    as :class:`comments.scoring.classifier.batching.MicroBatcher` does, never on the event loop.
     Instances are not thread-safe; use them from one thread at a time.
     """
 
