@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from comments import bench, demo
+from comments.argtypes import port
 from comments.models import SITE_SLUG
 from comments.settings import Settings, SettingsError
 from comments.sites import (
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port, default=8000)
     serve.add_argument(
         "--ws-deflate", action="store_true", help="enable permessage-deflate (off by default)"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from comments.cli import drain_seconds
+from comments.cli import build_parser, drain_seconds
 from comments.settings import Settings, normalize_database_url
 from comments.store import create_store
 
@@ -290,3 +290,58 @@ def test_a_reader_that_leaves_early_gets_no_traceback(sqlite_cli_url: str, tmp_p
         stderr = proc.stderr.read()
     assert proc.wait(60) == 1
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+PORT_COMMANDS = {
+    "serve": ["serve"],
+    "demo": ["demo"],
+}
+BAD_PORTS = {
+    "above-65535": ("99999", "from 1 to 65535"),
+    "65536": ("65536", "from 1 to 65535"),
+    "zero": ("0", "from 1 to 65535"),
+    "negative": ("-1", "whole number"),
+    "word": ("http", "whole number"),
+    "underscores": ("8_000", "whole number"),
+}
+
+
+@pytest.mark.parametrize("command", list(PORT_COMMANDS.values()), ids=PORT_COMMANDS)
+@pytest.mark.parametrize(("value", "message"), list(BAD_PORTS.values()), ids=BAD_PORTS)
+def test_port_options_refuse_ports_out_of_range(
+    command: list[str], value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: `serve --port 99999` used to say it served on 99999 and listen elsewhere.
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([*command, "--port", value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --port" in err and message in err, err
+
+
+@pytest.mark.parametrize("command", list(PORT_COMMANDS.values()), ids=PORT_COMMANDS)
+def test_port_options_take_the_whole_range(command: list[str]) -> None:
+    for value in ("1", "8000", "65535"):
+        assert build_parser().parse_args([*command, "--port", value]).port == int(value)
+    assert build_parser().parse_args(command).port == 8000
+
+
+def test_the_baseline_servers_refuse_a_port_out_of_range(tmp_path: Path) -> None:
+    # A process of its own: before the fix, a server started (on the port modulo 65536).
+    argv = ["websockets", "--port", "70000", "--channel", "c"]
+    r = subprocess.run(
+        [sys.executable, "-m", "comments.bench.baselines", *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "from 1 to 65535" in r.stderr
+
+
+def test_serve_with_a_port_out_of_range_exits_at_once(cli: Cli) -> None:
+    r = cli("serve", "--port", "99999")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "argument --port: a port is from 1 to 65535, got '99999'" in r.stderr
+    assert "Traceback" not in r.stderr
