@@ -15,6 +15,7 @@ import pytest
 
 from comments.cli import build_parser, drain_seconds
 from comments.settings import Settings, normalize_database_url
+from comments.sites import DEFAULTS, THRESHOLD_LABELS
 from comments.store import create_store
 
 SECRET = "partner-signing-secret-0123456789"
@@ -170,6 +171,12 @@ SETS: dict[str, tuple[str, str, Any, Any]] = {
         {"toxicity": 0.7, "threat": 0.5},
         {"toxicity": 0.7, "threat": 0.5},
     ),
+    "thresholds-off": (
+        "thresholds",
+        "toxicity=off,threat=1",
+        {"toxicity": 2.0, "threat": 1.0},
+        {"toxicity": "off", "threat": 1.0},
+    ),
     "sso-rotation": (
         "sso_secrets",
         f"{SECRET}-new,{SECRET}",
@@ -201,6 +208,8 @@ BAD_SETS: dict[str, tuple[list[str], str]] = {
     "int-word": (["posts_per_minute_per_ip", "lots"], "whole number"),
     "int-negative": (["posts_per_minute_per_author", "-1"], "0 or more"),
     "thresholds-out-of-range": (["thresholds", "toxicity=0"], "above 0"),
+    "thresholds-above-1": (["thresholds", "toxicity=2"], "at most 1"),
+    "thresholds-unknown-label": (["thresholds", "toxcity=0.5"], "unknown label 'toxcity'"),
     "thresholds-not-pairs": (["thresholds", "toxicity"], "label=value"),
     "list-bad-json": (["banned_words", '["a",'], "JSON"),
     "origin-bad": (["origins", "ftp://files.example"], "not an origin"),
@@ -217,6 +226,29 @@ def test_site_set_refuses_bad_values(
     create_site(sqlite_cli_url, "news", before)
     assert_refused(cli("site", "set", "news", *args), message)
     assert stored_site(sqlite_cli_url, "news") == before
+
+
+def test_site_set_names_the_valid_keys_and_labels(cli: Cli, sqlite_cli_url: str) -> None:
+    before = {"guests": True}
+    create_site(sqlite_cli_url, "news", before)
+    r = cli("site", "set", "news", "colour", "blue")
+    assert_refused(r, "colour")
+    assert all(key in r.stderr for key in DEFAULTS), r.stderr
+    r = cli("site", "set", "news", "thresholds", "toxcity=0.5")
+    assert_refused(r, "unknown label 'toxcity' in thresholds; labels: ")
+    assert all(label in r.stderr for label in THRESHOLD_LABELS), r.stderr
+    assert stored_site(sqlite_cli_url, "news") == before
+
+
+def test_site_show_reads_thresholds_stored_before_the_checks(cli: Cli, sqlite_cli_url: str) -> None:
+    # Above 1 was how a label was turned off; labels were not checked.
+    create_site(sqlite_cli_url, "news", {"thresholds": {"toxicity": 1.5, "custom": 0.3}})
+    shown_thresholds = shown(cli("site", "show", "news"))["settings"]["thresholds"]
+    assert shown_thresholds == {"toxicity": "off", "custom": 0.3}
+    # Setting another key keeps them as they are.
+    assert shown(cli("site", "set", "news", "guests", "true"))["settings"]["guests"] is True
+    stored = stored_site(sqlite_cli_url, "news")
+    assert stored is not None and stored["thresholds"] == {"toxicity": 1.5, "custom": 0.3}
 
 
 def test_site_set_on_unknown_site(cli: Cli, sqlite_cli_url: str) -> None:
