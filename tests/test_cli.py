@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +379,54 @@ def test_serve_with_a_port_out_of_range_exits_at_once(cli: Cli) -> None:
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "argument --port: a port is from 1 to 65535, got '99999'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def all_parsers(
+    parser: argparse.ArgumentParser,
+    path: tuple[str, ...] = ("comments",),
+    summary: str | None = None,
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str | None]]:
+    """Every parser under ``parser``: its command path, itself, its line in its parent's
+    list of commands."""
+    yield path, parser, summary
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, subparser in action.choices.items():
+                yield from all_parsers(subparser, (*path, name), helps.get(name))
+
+
+def test_every_command_and_option_has_help() -> None:
+    parsers = list(all_parsers(build_parser()))
+    commands = {" ".join(path) for path, _, _ in parsers}
+    assert {"comments serve", "comments site set", "comments bench"} <= commands
+    missing: list[str] = []
+    for path, parser, summary in parsers:
+        command = " ".join(path)
+        if len(path) > 1 and not summary:
+            missing.append(f"{command}: no one-line help in its parent's list")
+        if not parser.description:
+            missing.append(f"{command}: no description")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            if not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["site", "set", "--help"]])
+def test_help_is_printed(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: comments")
+    if argv[0] == "serve":
+        assert "1-65535" in out
+
+
+def test_version(cli: Cli) -> None:
+    r = cli("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"comments {importlib.metadata.version('comments')}\n"
