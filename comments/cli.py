@@ -10,6 +10,7 @@ import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -201,6 +202,41 @@ def package_version() -> str:
         return "unknown"
 
 
+def cmd_model_install(args: argparse.Namespace, settings: Settings) -> int:
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        raise CliError(f"no checkpoint file at {checkpoint}")
+    if args.config_dir is not None and not Path(args.config_dir).is_dir():
+        raise CliError(f"no config folder at {args.config_dir}")
+    from comments.classifier import ClassifierLoadError
+
+    try:
+        # Imports torch and detoxify: only this command needs them.
+        from comments.classifier.detoxify_model import install_detoxify
+    except ImportError as exc:
+        raise CliError(
+            f"installing a Detoxify checkpoint needs torch and detoxify: {exc}"
+        ) from None
+    try:
+        installed = install_detoxify(checkpoint, config_dir=args.config_dir)
+    except ClassifierLoadError as exc:
+        raise CliError(f"{checkpoint} not installed: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"{checkpoint} not installed: {exc}") from None
+    print(f"installed {installed.checkpoint}")
+    print(f"sha256 {installed.sha256}")
+    if installed.config_dir is not None:
+        print(f"config {installed.config_dir}")
+    print(f"labels {', '.join(installed.labels)}")
+    if settings.detoxify_checkpoint or settings.detoxify_config_dir:
+        print(
+            "note: COMMENTS_DETOXIFY_CHECKPOINT or COMMENTS_DETOXIFY_CONFIG_DIR is set here, "
+            "and the classifier uses those instead of what was installed",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comments", description="Self-hosted real-time comments with moderation."
@@ -318,7 +354,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="original",
         help=f"the model: {', '.join(DETOXIFY_MODELS)} (default original)",
     )
-    model.set_defaults(func=cmd_model)
+    fetch.set_defaults(func=cmd_model)
+    install = model_sub.add_parser(
+        "install",
+        help="install a Detoxify checkpoint from a file (offline hosts)",
+        description="Load a Detoxify checkpoint strictly (every model weight must come "
+        "from the file), then copy it where the `auto` and `detoxify` classifiers look "
+        "(torch hub's cache, as `model fetch` would), replacing what is there, and print "
+        "where it went and its sha256. Nothing is copied if it does not load.",
+    )
+    install.add_argument("checkpoint", help="the Detoxify .ckpt file")
+    install.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help="its Hugging Face config and tokenizer folder, copied beside it (needed "
+        "offline: without it they are fetched from the Hugging Face hub)",
+    )
+    install.set_defaults(func=cmd_model_install)
 
     worker = sub.add_parser(
         "worker",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -399,7 +400,7 @@ def all_parsers(
 def test_every_command_and_option_has_help() -> None:
     parsers = list(all_parsers(build_parser()))
     commands = {" ".join(path) for path, _, _ in parsers}
-    assert {"comments serve", "comments site set", "comments bench"} <= commands
+    assert {"comments serve", "comments site set", "comments model install"} <= commands
     missing: list[str] = []
     for path, parser, summary in parsers:
         command = " ".join(path)
@@ -430,3 +431,95 @@ def test_version(cli: Cli) -> None:
     r = cli("--version")
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"comments {importlib.metadata.version('comments')}\n"
+
+
+def run_model_install(torch_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``comments model install …`` with torch hub's cache under ``torch_home``."""
+    env = {**os.environ, "TORCH_HOME": str(torch_home), "HF_HUB_OFFLINE": "1"}
+    for name in ("TORCH_HUB", "COMMENTS_DETOXIFY_CHECKPOINT", "COMMENTS_DETOXIFY_CONFIG_DIR"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "comments", "model", "install", *args],
+        env=env,
+        cwd=torch_home.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_model_install_puts_a_checkpoint_where_auto_finds_it(tmp_path: Path) -> None:
+    from comments.classifier import create_classifier
+    from comments.classifier.detoxify_model import (
+        DEFAULT_MODEL,
+        DetoxifyClassifier,
+        detoxify_cache_path,
+        installed_config_dir,
+    )
+    from comments.classifier.profanity import ProfanityCheckClassifier
+    from comments.classifier.testing import build_tiny_detoxify, forbid_network
+
+    tiny = build_tiny_detoxify(tmp_path)
+    torch_home = tmp_path / "torch"
+    hub_dir = str(torch_home / "hub")
+    assert isinstance(create_classifier("auto", hub_dir=hub_dir), ProfanityCheckClassifier)
+
+    r = run_model_install(torch_home, str(tiny.checkpoint), "--config-dir", str(tiny.config_dir))
+    assert r.returncode == 0, r.stderr
+    cached = detoxify_cache_path(DEFAULT_MODEL, hub_dir)  # where auto looks
+    digest = hashlib.sha256(tiny.checkpoint.read_bytes()).hexdigest()
+    assert cached.read_bytes() == tiny.checkpoint.read_bytes()
+    assert f"installed {cached}\n" in r.stdout
+    assert f"sha256 {digest}\n" in r.stdout
+    assert f"config {installed_config_dir(cached)}\n" in r.stdout
+    assert (installed_config_dir(cached) / "config.json").is_file()
+
+    classifier = create_classifier("auto", hub_dir=hub_dir)
+    assert isinstance(classifier, DetoxifyClassifier)
+    with forbid_network() as attempts:  # the config installed beside it is used
+        classifier.load()
+    assert attempts == []
+    assert classifier.labels == tiny.labels
+    assert classifier.score_batch(["a comment"])[0].keys() == set(tiny.labels)
+
+
+def test_model_install_refuses_what_does_not_load_strictly(tmp_path: Path) -> None:
+    import torch
+
+    from comments.classifier.detoxify_model import DEFAULT_MODEL, detoxify_cache_path
+    from comments.classifier.testing import build_tiny_detoxify
+
+    tiny = build_tiny_detoxify(tmp_path)
+    torch_home = tmp_path / "torch"
+    cached = detoxify_cache_path(DEFAULT_MODEL, torch_home / "hub")
+    config = ("--config-dir", str(tiny.config_dir))
+
+    not_detoxify = tmp_path / "weights.ckpt"
+    torch.save({"weights": torch.zeros(3), "epoch": 1}, not_detoxify)
+    r = run_model_install(torch_home, str(not_detoxify), *config)
+    assert_refused(r, "not a Detoxify checkpoint")
+    assert not cached.exists()
+
+    assert run_model_install(torch_home, str(tiny.checkpoint), *config).returncode == 0
+    installed = cached.read_bytes()
+    # Right format, but a weight is missing: the model would run on random weights.
+    loaded = torch.load(tiny.checkpoint, weights_only=False)
+    del loaded["state_dict"]["classifier.weight"]
+    partial = tmp_path / "partial.ckpt"
+    torch.save(loaded, partial)
+    r = run_model_install(torch_home, str(partial), *config)
+    assert_refused(r, "1 model weights missing (e.g. ['classifier.weight'])")
+    assert cached.read_bytes() == installed  # the earlier install is untouched
+
+    assert_refused(
+        run_model_install(torch_home, str(tmp_path / "missing.ckpt")), "no checkpoint file"
+    )
+    assert_refused(
+        run_model_install(torch_home, str(tiny.checkpoint), "--config-dir", str(tmp_path / "x")),
+        "no config folder",
+    )
+    assert cached.read_bytes() == installed
+    assert sorted(p.name for p in cached.parent.iterdir()) == [
+        cached.name,
+        cached.with_suffix(".config").name,
+    ]  # no temporary files left behind
