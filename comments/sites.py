@@ -119,7 +119,9 @@ def _parse_thresholds(raw: str) -> dict[str, float]:
             label, sep, value = item.partition("=")
             if not sep:
                 raise SiteSettingError(f"thresholds are label=value pairs, got {item!r}")
-            pairs = _no_repeats([*pairs.items(), (label.strip(), value.strip())])
+            if label.strip() in pairs:
+                raise SiteSettingError(f"threshold of {label.strip()} is given twice")
+            pairs[label.strip()] = value.strip()
     if not isinstance(pairs, dict):
         raise SiteSettingError("thresholds are label=value pairs or a JSON object")
     out: dict[str, float] = {}
@@ -129,6 +131,7 @@ def _parse_thresholds(raw: str) -> dict[str, float]:
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s object hook: a label given twice is refused, not the last kept."""
     out: dict[str, Any] = {}
     for label, value in pairs:
         if label in out:
