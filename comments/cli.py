@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from comments import bench, demo
+from comments.argtypes import port
 from comments.errors import ConfigurationError
 from comments.models import SITE_SLUG
+from comments.scoring.classifier.factory import DETOXIFY_MODELS
 from comments.settings import Settings, SettingsError
 from comments.sites import (
     DEFAULTS,
+    THRESHOLD_LABELS,
     SiteSettingError,
     merged,
     normalize_origin,
@@ -174,58 +179,183 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def package_version() -> str:
+    """The installed ``comments`` package's version, or ``unknown`` in a bare source tree."""
+    try:
+        return importlib.metadata.version("comments")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def cmd_model_install(args: argparse.Namespace, settings: Settings) -> int:
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        raise CliError(f"no checkpoint file at {checkpoint}")
+    if args.config_dir is not None and not Path(args.config_dir).is_dir():
+        raise CliError(f"no config folder at {args.config_dir}")
+    from comments.scoring.classifier import ClassifierLoadError
+
+    try:
+        # Imports torch and detoxify: only this command needs them.
+        from comments.scoring.classifier.detoxify_model import install_detoxify
+    except ImportError as exc:
+        raise CliError(
+            f"installing a Detoxify checkpoint needs torch and detoxify: {exc}"
+        ) from None
+    try:
+        installed = install_detoxify(checkpoint, config_dir=args.config_dir)
+    except ClassifierLoadError as exc:
+        raise CliError(f"{checkpoint} not installed: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"{checkpoint} not installed: {exc}") from None
+    print(f"installed {installed.checkpoint}")
+    print(f"sha256 {installed.sha256}")
+    if installed.config_dir is not None:
+        print(f"config {installed.config_dir}")
+    print(f"labels {', '.join(installed.labels)}")
+    if settings.detoxify_checkpoint or settings.detoxify_config_dir:
+        print(
+            "note: COMMENTS_DETOXIFY_CHECKPOINT or COMMENTS_DETOXIFY_CONFIG_DIR is set here, "
+            "and the classifier uses those instead of what was installed",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comments", description="Self-hosted real-time comments with moderation."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser(
+        "serve",
+        help="run the server",
+        description="Serve the API, the widget and live WebSocket threads. Configured by "
+        "COMMENTS_* environment variables (see the README); SIGTERM drains requests in "
+        "flight before exiting.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=port, default=8000, help="TCP port to listen on, 1-65535 (default 8000)"
+    )
     serve.add_argument(
         "--ws-deflate", action="store_true", help="enable permessage-deflate (off by default)"
     )
     serve.set_defaults(func=cmd_serve)
     demo.add_parser(sub)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Bring the database named by COMMENTS_DATABASE_URL up to date; "
+        "running it on an up-to-date database changes nothing.",
+    )
     migrate.set_defaults(func=cmd_migrate)
 
-    site = sub.add_parser("site", help="create and configure partner sites")
-    site_sub = site.add_subparsers(dest="site_command", required=True)
-    add = site_sub.add_parser("add", help="create a site")
-    add.add_argument("slug")
+    site = sub.add_parser(
+        "site",
+        help="create and configure partner sites",
+        description="Create partner sites and change their settings, which live in the "
+        "database: running servers pick a change up within seconds.",
+    )
+    site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    add = site_sub.add_parser(
+        "add",
+        help="create a site",
+        description="Create a site and print its settings; change them later with "
+        "`comments site set`.",
+    )
+    add.add_argument("slug", help="the site's name in URLs: [a-z0-9][a-z0-9-]{0,63}")
     add.add_argument("--origin", action="append", default=[], help="allowed origin (repeatable)")
     add.add_argument("--guests", action="store_true", help="allow guest comments")
     add.add_argument("--sso-secret", help="HS256 secret for partner sign-in tokens")
     setp = site_sub.add_parser(
-        "set", help="change a setting", description="keys: " + ", ".join(sorted(DEFAULTS))
+        "set",
+        help="change a setting",
+        description="Change one setting of a site and print them all. Nothing is written "
+        "when the value is refused. Keys: "
+        + ", ".join(sorted(DEFAULTS))
+        + ". Thresholds are label=value pairs (or a JSON object), each value above 0 and "
+        "at most 1, or off to ignore the label; labels: " + ", ".join(THRESHOLD_LABELS) + ".",
     )
-    setp.add_argument("slug")
-    setp.add_argument("key", choices=sorted(DEFAULTS))
-    setp.add_argument("value")
-    show = site_sub.add_parser("show", help="print a site's settings")
-    show.add_argument("slug")
-    site_sub.add_parser("list", help="list sites")
+    setp.add_argument("slug", help="the site")
+    setp.add_argument(
+        "key", choices=sorted(DEFAULTS), metavar="KEY", help="the setting (see the list above)"
+    )
+    setp.add_argument(
+        "value",
+        help="true/false, a whole number, a comma-separated (or JSON) list, or for "
+        "thresholds label=value pairs such as toxicity=0.8,threat=off",
+    )
+    show = site_sub.add_parser(
+        "show",
+        help="print a site's settings",
+        description="Print a site's settings, defaults included, as JSON; secrets show "
+        "only their last four characters.",
+    )
+    show.add_argument("slug", help="the site")
+    site_sub.add_parser("list", help="list sites", description="Print every site's slug.")
     site.set_defaults(func=cmd_site)
 
-    moderator = sub.add_parser("moderator", help="create and revoke moderator tokens")
-    mod_sub = moderator.add_subparsers(dest="moderator_command", required=True)
-    for name, text in (
-        ("add", "create a moderator; prints the token once"),
-        ("revoke", "end a moderator's token"),
+    moderator = sub.add_parser(
+        "moderator",
+        help="create and revoke moderator tokens",
+        description="Give a moderator a token for a site's review queue, or revoke it.",
+    )
+    mod_sub = moderator.add_subparsers(dest="moderator_command", required=True, metavar="ACTION")
+    for name, text, description in (
+        (
+            "add",
+            "create a moderator; prints the token once",
+            "Create a moderator of a site and print their token; it is stored hashed and "
+            "cannot be shown again.",
+        ),
+        ("revoke", "end a moderator's token", "End a moderator's token at once."),
     ):
-        p = mod_sub.add_parser(name, help=text)
-        p.add_argument("name")
-        p.add_argument("--site", required=True)
+        p = mod_sub.add_parser(name, help=text, description=description)
+        p.add_argument("name", help="the moderator's name")
+        p.add_argument("--site", required=True, help="the site they moderate")
     moderator.set_defaults(func=cmd_moderator)
 
-    model = sub.add_parser("model", help="manage classifier weights")
-    model_sub = model.add_subparsers(dest="model_command", required=True)
-    fetch = model_sub.add_parser("fetch", help="download Detoxify weights ahead of time")
-    fetch.add_argument("model", nargs="?", default="original")
-    model.set_defaults(func=cmd_model)
+    model = sub.add_parser(
+        "model",
+        help="manage classifier weights",
+        description="Put Detoxify's weights where the classifier finds them.",
+    )
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    fetch = model_sub.add_parser(
+        "fetch",
+        help="download Detoxify weights ahead of time",
+        description="Download a Detoxify model into torch hub's cache (where `auto` and "
+        "`detoxify` look) and check that it loads. Needs network access.",
+    )
+    fetch.add_argument(
+        "model",
+        nargs="?",
+        default="original",
+        help=f"the model: {', '.join(DETOXIFY_MODELS)} (default original)",
+    )
+    fetch.set_defaults(func=cmd_model)
+    install = model_sub.add_parser(
+        "install",
+        help="install a Detoxify checkpoint from a file (offline hosts)",
+        description="Load a Detoxify checkpoint strictly (every model weight must come "
+        "from the file), then copy it where the `auto` and `detoxify` classifiers look "
+        "(torch hub's cache, as `model fetch` would), replacing what is there, and print "
+        "where it went and its sha256. Nothing is copied if it does not load.",
+    )
+    install.add_argument("checkpoint", help="the Detoxify .ckpt file")
+    install.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help="its Hugging Face config and tokenizer folder, copied beside it (needed "
+        "offline: without it they are fetched from the Hugging Face hub)",
+    )
+    install.set_defaults(func=cmd_model_install)
 
     worker = sub.add_parser(
         "worker",

@@ -12,6 +12,7 @@ import asyncio
 import sys
 from typing import Any
 
+from comments.argtypes import port
 from comments.models import Author, Status
 from comments.observability.logs import setup_logging
 from comments.settings import Settings, normalize_database_url
@@ -48,8 +49,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    demo.add_argument(
+        "--port", type=port, default=8000, help="TCP port to listen on, 1-65535 (default 8000)"
+    )
     demo.add_argument(
         "--db", default=DEFAULT_DB, help=f"the demo's SQLite file (default {DEFAULT_DB})"
     )

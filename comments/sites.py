@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from comments.moderation.policy import DETOXIFY_THRESHOLDS, PROFANITY_THRESHOLDS
 from comments.store import Store
 
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +33,13 @@ BOOL_KEYS = {"guests", "premoderated", "live_insert"}
 INT_KEYS = {"reports_before_review", "posts_per_minute_per_author", "posts_per_minute_per_ip"}
 SECRET_KEYS = {"sso_secrets"}
 MAX_SSO_SECRETS = 2  # the current one and, during a rotation, the previous one
+#: The labels a site may set a threshold for: Detoxify's (every model's) and the bundled
+#: profanity model's, taken from the policy's table of their defaults.
+THRESHOLD_LABELS: tuple[str, ...] = tuple({**DETOXIFY_THRESHOLDS, **PROFANITY_THRESHOLDS})
+#: What ``label=off`` stores: a threshold above 1, which no score (0..1) reaches, so the
+#: policy never holds a comment for that label (see ``policy.SitePolicy``). A number
+#: rather than a word, so that every node reads it, a node of an older release too.
+THRESHOLD_OFF = 2.0
 
 
 class SiteSettingError(ValueError):
@@ -102,7 +110,7 @@ def _parse_thresholds(raw: str) -> dict[str, float]:
     pairs: dict[str, Any]
     if raw.startswith("{"):
         try:
-            pairs = json.loads(raw)
+            pairs = json.loads(raw, object_pairs_hook=_no_repeats)
         except json.JSONDecodeError as exc:
             raise SiteSettingError(f"not a JSON object: {exc}") from None
     else:
@@ -111,25 +119,56 @@ def _parse_thresholds(raw: str) -> dict[str, float]:
             label, sep, value = item.partition("=")
             if not sep:
                 raise SiteSettingError(f"thresholds are label=value pairs, got {item!r}")
+            if label.strip() in pairs:
+                raise SiteSettingError(f"threshold of {label.strip()} is given twice")
             pairs[label.strip()] = value.strip()
     if not isinstance(pairs, dict):
         raise SiteSettingError("thresholds are label=value pairs or a JSON object")
     out: dict[str, float] = {}
     for label, value in pairs.items():
-        if not label.strip():
-            raise SiteSettingError("a threshold needs a label, as in toxicity=0.8")
-        try:
-            if isinstance(value, bool):
-                raise TypeError(value)
-            number = float(value)
-        except (TypeError, ValueError):
-            raise SiteSettingError(f"threshold of {label} must be a number") from None
-        # Above 1 turns a label off (no score reaches it; see policy.SitePolicy); zero,
-        # negative or non-finite values would hold everything or nothing.
-        if not (math.isfinite(number) and number > 0):
-            raise SiteSettingError(f"threshold of {label} must be a number above 0, got {value}")
-        out[label.strip()] = number
+        out[_threshold_label(label)] = _threshold_value(label.strip(), value)
     return out
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s object hook: a label given twice is refused, not the last kept."""
+    out: dict[str, Any] = {}
+    for label, value in pairs:
+        if label in out:
+            raise SiteSettingError(f"threshold of {label} is given twice")
+        out[label] = value
+    return out
+
+
+def _threshold_label(label: str) -> str:
+    label = label.strip()
+    if not label:
+        raise SiteSettingError("a threshold needs a label, as in toxicity=0.8")
+    if label not in THRESHOLD_LABELS:
+        raise SiteSettingError(
+            f"unknown label {label!r} in thresholds; labels: {', '.join(THRESHOLD_LABELS)}"
+        )
+    return label
+
+
+def _threshold_value(label: str, value: Any) -> float:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return THRESHOLD_OFF
+    try:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SiteSettingError(
+            f"threshold of {label} must be a number or off, got {value!r}"
+        ) from None
+    # Zero or less would hold everything, NaN nothing; above 1 is what `off` is for.
+    if not (math.isfinite(number) and 0 < number <= 1):
+        raise SiteSettingError(
+            f"threshold of {label} must be above 0 and at most 1 (or off, to ignore the "
+            f"label), got {value}"
+        )
+    return number
 
 
 def parse_value(key: str, raw: str) -> Any:
@@ -166,11 +205,22 @@ def merged(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def redacted(settings: dict[str, Any]) -> dict[str, Any]:
-    """For display: secrets shown by their last four characters only."""
+    """For display: secrets shown by their last four characters only, and a threshold
+    above 1 (what ``off`` stores, or an older way to write it) as ``off``."""
     out = dict(settings)
     for key in SECRET_KEYS:
         out[key] = [f"…{s[-4:]}" for s in out.get(key, [])]
+    thresholds = out.get("thresholds")
+    if isinstance(thresholds, dict):
+        out["thresholds"] = {
+            label: "off" if _is_number(value) and value > 1 else value
+            for label, value in thresholds.items()
+        }
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
+from comments.moderation.policy import Action, ArticleState, AuthorState, SitePolicy, decide
+from comments.scoring.classifier.profanity import ProfanityCheckClassifier
+from comments.scoring.classifier.testing import TINY_LABELS
 from comments.sites import (
     DEFAULTS,
+    THRESHOLD_LABELS,
+    THRESHOLD_OFF,
     Site,
     SiteCache,
     SiteSettingError,
@@ -100,7 +105,13 @@ VALUES: dict[str, tuple[str, str, Any]] = {
         {"insult": 1, "obscene": 0.25},
     ),
     "thresholds-json": ("thresholds", '{"toxicity": 0.9}', {"toxicity": 0.9}),
-    "thresholds-above-1-turns-a-label-off": ("thresholds", "profanity=2", {"profanity": 2.0}),
+    "thresholds-one": ("thresholds", "threat=1", {"threat": 1.0}),
+    "thresholds-off": (
+        "thresholds",
+        "profanity=off, toxicity=OFF, insult=0.5",
+        {"profanity": THRESHOLD_OFF, "toxicity": THRESHOLD_OFF, "insult": 0.5},
+    ),
+    "thresholds-json-off": ("thresholds", '{"threat": "off"}', {"threat": THRESHOLD_OFF}),
     "thresholds-empty-clears": ("thresholds", "", {}),
 }
 
@@ -131,6 +142,14 @@ BAD_VALUES: dict[str, tuple[str, str, str]] = {
     "thresholds-no-equals": ("thresholds", "toxicity", "label=value"),
     "thresholds-not-a-number": ("thresholds", "toxicity=high", "must be a number"),
     "thresholds-zero": ("thresholds", "toxicity=0", "above 0"),
+    "thresholds-above-1": ("thresholds", "toxicity=2", "at most 1"),
+    "thresholds-just-above-1": ("thresholds", "threat=1.01", "at most 1"),
+    "thresholds-json-above-1": ("thresholds", '{"toxicity": 2}', "at most 1"),
+    "thresholds-unknown-label": ("thresholds", "toxcity=0.5", "unknown label 'toxcity'"),
+    "thresholds-json-unknown-label": ("thresholds", '{"Toxicity": 0.5}', "unknown label"),
+    "thresholds-repeated": ("thresholds", "threat=0.5,threat=0.9", "given twice"),
+    "thresholds-json-repeated": ("thresholds", '{"threat": 0.5, "threat": 1}', "given twice"),
+    "thresholds-off-misspelt": ("thresholds", "threat=of", "must be a number or off"),
     "thresholds-negative": ("thresholds", "toxicity=-0.5", "above 0"),
     "thresholds-nan": ("thresholds", "toxicity=nan", "above 0"),
     "thresholds-infinite": ("thresholds", '{"toxicity": Infinity}', "above 0"),
@@ -144,6 +163,49 @@ BAD_VALUES: dict[str, tuple[str, str, str]] = {
 def test_parse_value_refuses_bad_values(key: str, raw: str, message: str) -> None:
     with pytest.raises(SiteSettingError, match=message):
         parse_value(key, raw)
+
+
+def test_an_unknown_label_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(SiteSettingError) as refused:
+        parse_value("thresholds", "toxcity=0.5")
+    for label in ("toxicity", "severe_toxicity", "identity_attack", "profanity"):
+        assert label in str(refused.value)
+
+
+def test_threshold_labels_cover_every_classifier() -> None:
+    """The labels Detoxify (as loaded from its checkpoints) and the bundled model report."""
+    assert set(ProfanityCheckClassifier.labels) <= set(THRESHOLD_LABELS)
+    assert set(TINY_LABELS) <= set(THRESHOLD_LABELS)  # the "original" model's six
+    assert "sexual_explicit" in THRESHOLD_LABELS  # the "unbiased" and multilingual ones'
+    assert len(set(THRESHOLD_LABELS)) == len(THRESHOLD_LABELS)
+
+
+def test_off_turns_a_label_off_in_the_policy() -> None:
+    thresholds = parse_value("thresholds", "toxicity=off,threat=0.5")
+    site = SitePolicy(thresholds=thresholds)
+    calm = {label: 0.0 for label in THRESHOLD_LABELS}
+    published = decide(site, ArticleState(), AuthorState(), "hi", {**calm, "toxicity": 1.0})
+    assert published.action is Action.PUBLISH
+    held = decide(site, ArticleState(), AuthorState(), "hi", {**calm, "threat": 0.5})
+    assert held.action is Action.HOLD and held.reasons == ("threat 0.50 \u2265 0.50",)
+    # Other labels keep their defaults.
+    held = decide(site, ArticleState(), AuthorState(), "hi", {**calm, "insult": 0.9})
+    assert held.action is Action.HOLD
+
+
+def test_thresholds_stored_before_the_checks_still_load_and_show() -> None:
+    """Sites written before labels and the (0, 1] range were checked keep working: a
+    threshold above 1 was the way to turn a label off, and is shown as off."""
+    stored = {"thresholds": {"toxicity": 1.5, "custom_label": 0.3, "threat": 0.6}}
+    site = Site("news", merged(stored))
+    policy = SitePolicy(thresholds=site.settings["thresholds"])
+    scores = {"toxicity": 1.0, "custom_label": 0.2, "threat": 0.1}
+    assert decide(policy, ArticleState(), AuthorState(), "hi", scores).action is Action.PUBLISH
+    shown = redacted(site.settings)["thresholds"]
+    assert shown == {"toxicity": "off", "custom_label": 0.3, "threat": 0.6}
+    assert redacted(merged({"thresholds": {"threat": THRESHOLD_OFF}}))["thresholds"] == {
+        "threat": "off"
+    }
 
 
 def test_every_key_has_a_parser() -> None:

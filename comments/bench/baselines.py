@@ -31,6 +31,8 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
+from comments.argtypes import port
+
 # Sockets are readers: small inbound messages only, like `comments serve`.
 MAX_MESSAGE = 64 * 1024
 PING_S = 20.0
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m comments.bench.baselines", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("kind", choices=("websockets", "broadcaster"))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=port, required=True)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL")
     parser.add_argument(
         "--channel", required=True, help="channel prefix: article A is on channel C:A"

@@ -187,6 +187,7 @@ def test_top_level_names_each_part() -> None:
     assert loose == {
         "__init__.py",
         "__main__.py",
+        "argtypes.py",
         "cli.py",
         "demo.py",
         "errors.py",

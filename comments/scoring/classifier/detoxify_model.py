@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlparse
@@ -55,6 +58,13 @@ def detoxify_cache_path(model: str = DEFAULT_MODEL, hub_dir: str | Path | None =
     base = Path(hub_dir) if hub_dir is not None else Path(torch.hub.get_dir())
     # Same file name torch.hub.load_state_dict_from_url (Detoxify's downloader) uses.
     return base / "checkpoints" / Path(urlparse(MODEL_URLS[model]).path).name
+
+
+def installed_config_dir(checkpoint: Path) -> Path:
+    """Where ``comments model install --config-dir`` puts a checkpoint's Hugging Face
+    config and tokenizer: beside it, named after it (``x.ckpt`` → ``x.config``). Loading
+    a checkpoint with no config dir configured reads this folder when it is there."""
+    return checkpoint.with_suffix(".config")
 
 
 def sha256_file(path: Path) -> str:
@@ -146,20 +156,23 @@ class DetoxifyClassifier(Classifier):
         """
         torch.set_num_threads(self.torch_threads)
         path = self._checkpoint_path()
+        config_dir = self.config_dir
+        if config_dir is None and installed_config_dir(path).is_dir():
+            config_dir = installed_config_dir(path)
         digest = sha256_file(path)
         log.info("Detoxify checkpoint %s sha256=%s", path, digest)
         loaded = self._read_checkpoint(path)
         arch_args, class_names = _checkpoint_config(loaded, path)
-        if self.config_dir is not None:
-            if not (self.config_dir / "config.json").is_file():
+        if config_dir is not None:
+            if not (config_dir / "config.json").is_file():
                 raise ClassifierLoadError(
-                    f"Detoxify config dir {self.config_dir} has no config.json; it must hold "
+                    f"Detoxify config dir {config_dir} has no config.json; it must hold "
                     f"the Hugging Face config and tokenizer of {arch_args['model_type']!r}"
                 )
             # Detoxify always asks transformers for the config of model_type (a hub name
             # such as "bert-base-uncased") and would go to the network; a local folder
             # there is read from disk, and num_labels still comes from the checkpoint.
-            arch_args["model_type"] = str(self.config_dir)
+            arch_args["model_type"] = str(config_dir)
         state_dict = loaded["state_dict"]
         # A server's stderr is a log, not a terminal: no "Loading weights" bars in it.
         transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -168,7 +181,7 @@ class DetoxifyClassifier(Classifier):
         except Exception as exc:
             hint = (
                 ""
-                if self.config_dir is not None
+                if config_dir is not None
                 else " (offline? set a config dir holding the model's HF config and tokenizer)"
             )
             raise ClassifierLoadError(
@@ -380,3 +393,80 @@ def fetch_detoxify(model: str = DEFAULT_MODEL, *, hub_dir: str | Path | None = N
     classifier = DetoxifyClassifier(model, allow_download=True, hub_dir=hub_dir)
     classifier.load()
     return detoxify_cache_path(model, hub_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledModel:
+    """What ``comments model install`` put where.
+
+    Attributes:
+        checkpoint: the installed copy, where ``auto`` and ``detoxify`` look.
+        sha256: its hex sha256.
+        config_dir: the installed copy of the config folder, if one was given.
+        labels: the labels the checkpoint reports.
+    """
+
+    checkpoint: Path
+    sha256: str
+    config_dir: Path | None
+    labels: tuple[str, ...]
+
+
+def install_detoxify(
+    checkpoint: str | Path,
+    *,
+    config_dir: str | Path | None = None,
+    hub_dir: str | Path | None = None,
+) -> InstalledModel:
+    """Check that a Detoxify checkpoint loads, strictly, then copy it where ``auto`` finds it.
+
+    The checkpoint is loaded as the server would load it (every model weight from the
+    file, see ``_load_strict``), then copied to :func:`detoxify_cache_path` of the default
+    model, replacing what is there; *config_dir*, when given, to
+    :func:`installed_config_dir` beside it, where loading finds it. Installing without a
+    config dir removes an earlier install's, which belonged to another checkpoint. Each
+    copy is made under a temporary name and renamed, so a failed copy leaves no half file.
+
+    Args:
+        checkpoint: a Detoxify ``.ckpt`` file.
+        config_dir: its Hugging Face config and tokenizer folder (needed offline).
+        hub_dir: torch hub directory; ``None`` means ``torch.hub.get_dir()``.
+
+    Returns:
+        Where it went, its sha256 and its labels.
+
+    Raises:
+        ClassifierLoadError: a missing file or folder, or a checkpoint that does not load
+            strictly; nothing is copied then.
+    """
+    source = Path(checkpoint)
+    config_source = Path(config_dir) if config_dir is not None else None
+    if config_source is not None and not config_source.is_dir():
+        raise ClassifierLoadError(f"config dir {config_source} does not exist or is not a folder")
+    check = DetoxifyClassifier(checkpoint=source, config_dir=config_source)
+    check.load()
+    destination = detoxify_cache_path(DEFAULT_MODEL, hub_dir)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    config_target = installed_config_dir(destination)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    config_temporary = config_target.with_name(f".{config_target.name}.{os.getpid()}.tmp")
+    try:
+        # Both copied first, then both renamed: a full disk leaves the old install whole.
+        shutil.copyfile(source, temporary)
+        if config_source is not None:
+            shutil.rmtree(config_temporary, ignore_errors=True)
+            shutil.copytree(config_source, config_temporary)
+        shutil.rmtree(config_target, ignore_errors=True)
+        if config_source is not None:
+            config_temporary.rename(config_target)
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+        shutil.rmtree(config_temporary, ignore_errors=True)
+    log.info("Detoxify checkpoint %s installed as %s", source, destination)
+    return InstalledModel(
+        checkpoint=destination,
+        sha256=sha256_file(destination),
+        config_dir=config_target if config_source is not None else None,
+        labels=check.labels,
+    )
