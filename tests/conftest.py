@@ -1,8 +1,10 @@
 """Fixtures shared by the suite: real databases, real brokers, real servers.
 
-PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running: scripts/test
-starts them when they are not. Each test gets its own PostgreSQL database (cloned from a
-migrated template) and its own broker channel prefix, so tests never see each other.
+PostgreSQL and Redis must be running, where COMMENTS_TEST_PG_HOST/PORT/USER and
+COMMENTS_TEST_REDIS_URL say (by default 127.0.0.1:5432 as postgres, and 127.0.0.1:6379):
+scripts/test starts private ones and sets these when they are not set. Each test gets its
+own PostgreSQL database (cloned from a migrated template) and its own broker channel
+prefix, so tests never see each other.
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ PG_HOST = os.environ.get("COMMENTS_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("COMMENTS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("COMMENTS_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+TESTS = Path(__file__).resolve().parent
+
+#: Tiers, applied here so that test files carry no tier marks (registered in pyproject):
+#: a folder's tests all get its mark...
+DIRECTORY_MARKS = {"widget": "browser", "faults": "faults", "bench": "bench"}
+#: ...and so does every test using one of these fixtures.
+FIXTURE_MARKS = {"redis_cluster": "cluster", "redis_cluster_session": "cluster"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
+        marks = {DIRECTORY_MARKS[folder]} if folder in DIRECTORY_MARKS else set()
+        marks |= {m for f, m in FIXTURE_MARKS.items() if f in getattr(item, "fixturenames", ())}
+        for mark in sorted(marks):
+            item.add_marker(mark)
+        if folder == "widget":
+            # A browser and a server per module (module-scoped fixtures): keep each
+            # module on one xdist worker rather than starting them on every worker.
+            item.add_marker(pytest.mark.xdist_group(f"module:{path.name}"))
 
 
 def pg_url(database: str) -> str:
