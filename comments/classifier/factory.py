@@ -47,9 +47,13 @@ def _require_detoxify(what: str) -> None:
     missing = detoxify_missing()
     if missing:
         raise ValueError(
-            f"{what} needs {', '.join(missing)}, not installed: {DETOXIFY_INSTALL_HINT} "
-            "(see the README for torch's CPU-only build)"
+            f"{what} needs {_names(missing)}, not installed: {DETOXIFY_INSTALL_HINT} "
+            "(the README says how to get torch's CPU-only build)"
         )
+
+
+def _names(modules: list[str]) -> str:
+    return " and ".join([", ".join(modules[:-1]), modules[-1]] if len(modules) > 1 else modules)
 
 
 def valid_specs() -> list[str]:
@@ -158,8 +162,8 @@ def _auto(options: ClassifierOptions, backend: str = "torch") -> Classifier:
     missing = detoxify_missing()
     if missing:
         return _fallback(
-            f"{', '.join(missing)} not installed (the base install leaves Detoxify out: "
-            f"{DETOXIFY_INSTALL_HINT} for it)"
+            f"{_names(missing)} not installed (Detoxify is the optional extra: "
+            f"{DETOXIFY_INSTALL_HINT})"
         )
     # Finding torch hub's cache imports torch (detoxify_model); only the path is checked.
     from comments.classifier.detoxify_model import DEFAULT_MODEL, detoxify_cache_path
