@@ -173,9 +173,28 @@ def postgres_url(pg_template: str) -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that every SQLite test starts from a copy of, as PostgreSQL
+    tests clone pg_template: migrating an empty file costs 0.1 s of CPU a test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "comments.db"
+
+    async def migrate() -> None:
+        store = create_store(f"sqlite+aiosqlite:///{path}")
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+    # Closed, it is one file: the last connection checkpoints and removes the WAL.
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'comments.db'}"
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    database = tmp_path / "comments.db"
+    shutil.copyfile(sqlite_template, database)
+    return f"sqlite+aiosqlite:///{database}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
