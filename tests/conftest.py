@@ -1,14 +1,17 @@
 """Fixtures shared by the suite: real databases, real brokers, real servers.
 
-PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running: scripts/test
-starts them when they are not. Each test gets its own PostgreSQL database (cloned from a
-migrated template) and its own broker channel prefix, so tests never see each other.
+PostgreSQL and Redis must be running, where COMMENTS_TEST_PG_HOST/PORT/USER and
+COMMENTS_TEST_REDIS_URL say (by default 127.0.0.1:5432 as postgres, and 127.0.0.1:6379):
+scripts/test starts private ones and sets these when they are not set. Each test gets its
+own PostgreSQL database (cloned from a migrated template) and its own broker channel
+prefix, so tests never see each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -36,6 +39,76 @@ PG_HOST = os.environ.get("COMMENTS_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("COMMENTS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("COMMENTS_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+TESTS = Path(__file__).resolve().parent
+
+#: Tiers, applied here so that test files carry no tier marks (registered in pyproject):
+#: a folder's tests all get its mark...
+DIRECTORY_MARKS = {"widget": "browser", "faults": "faults", "bench": "bench"}
+#: ...and so does every test using one of these fixtures: the cluster's, and those that
+#: start `comments serve` processes or redis-servers of their own (seconds each).
+FIXTURE_MARKS = {
+    "redis_cluster": "cluster",
+    "redis_cluster_session": "cluster",
+    "start_node": "slow",
+    "start_worker": "slow",
+    "private_redis": "slow",
+}
+#: Other tests that take seconds (over 1.5 s with --durations, on 2 busy cores; most take
+#: 0.2 s), by file and function (None: the whole file): subprocess CLIs, generated-request
+#: fuzzing, a real node through the image's entrypoint, timeouts waited out.
+SLOW_TESTS: dict[str, set[str] | None] = {
+    "security/test_no_server_errors.py": None,
+    "test_rlimit.py": None,
+    "test_cli.py": None,  # a `comments` process per call
+    "deploy/test_entrypoint.py": {
+        "test_real_node_through_the_entrypoint_serves_then_drains_on_sigterm"
+    },
+    "moderation/test_moderators.py": {
+        "test_cli_prints_a_token_once_and_stores_only_its_hash",
+        "test_revoked_token_is_401",
+    },
+    "live/test_websocket.py": {
+        "test_far_behind_client_is_told_to_reset",
+        "test_replay_and_live_meet_without_gap_or_repeat",
+    },
+    "workers/test_workers.py": None,  # scoring workers beside a node, seconds each
+}
+#: Tests that measure or overload the machine run one at a time (an xdist group each).
+SERIAL_FOLDERS = {"faults", "bench"}
+
+
+def tier_marks(item: pytest.Item, relative: Path) -> set[str]:
+    marks = {DIRECTORY_MARKS[relative.parts[0]]} if relative.parts[0] in DIRECTORY_MARKS else set()
+    marks |= {m for f, m in FIXTURE_MARKS.items() if f in getattr(item, "fixturenames", ())}
+    # A parametrized broker or limiter fixture asks for the cluster only in its "cluster"
+    # case (request.getfixturevalue), which fixturenames cannot show.
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "cluster" in callspec.params.values():
+        marks.add("cluster")
+    slow = SLOW_TESTS.get(relative.as_posix(), set())
+    if slow is None or getattr(item, "originalname", item.name) in slow:
+        marks.add("slow")
+    return marks
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        if not path.is_relative_to(TESTS):
+            continue
+        relative = path.relative_to(TESTS)
+        for mark in sorted(tier_marks(item, relative)):
+            item.add_marker(mark)
+        folder = relative.parts[0]
+        if folder in SERIAL_FOLDERS:
+            item.add_marker(pytest.mark.xdist_group(folder))
+        elif folder == "widget":
+            # A browser and a server per module (module-scoped fixtures): keep each
+            # module on one xdist worker rather than starting them on every worker.
+            item.add_marker(pytest.mark.xdist_group(f"module:{path.name}"))
 
 
 def pg_url(database: str) -> str:
@@ -71,17 +144,56 @@ def pg_template() -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@functools.cache
+def _clone_strategy() -> str:
+    """PostgreSQL 15+ clones with WAL_LOG by default, which logs every block of a small
+    database; FILE_COPY copies the files (several times faster here), at a checkpoint
+    that costs little on a test server."""
+
+    async def version() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
+        )
+        try:
+            return int(await conn.fetchval("SHOW server_version_num"))
+        finally:
+            await conn.close()
+
+    return " STRATEGY FILE_COPY" if asyncio.run(version()) >= 150000 else ""
+
+
 @pytest.fixture
 def postgres_url(pg_template: str) -> Iterator[str]:
     name = f"comments_t_{secrets.token_hex(6)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"{_clone_strategy()}'))
     yield pg_url(name)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that every SQLite test starts from a copy of, as PostgreSQL
+    tests clone pg_template: migrating an empty file costs 0.1 s of CPU a test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "comments.db"
+
+    async def migrate() -> None:
+        store = create_store(f"sqlite+aiosqlite:///{path}")
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+    # Closed, it is one file: the last connection checkpoints and removes the WAL.
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'comments.db'}"
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    database = tmp_path / "comments.db"
+    shutil.copyfile(sqlite_template, database)
+    return f"sqlite+aiosqlite:///{database}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -42,6 +42,11 @@ def pip_installs(stage: list[dict[str, Any]]) -> list[list[str]]:
     return runs
 
 
+def test_the_package_installs_from_the_lock_with_detoxify() -> None:
+    (args,) = [a for a in pip_installs(dockerfile_stages()[0]) if ".[detoxify]" in a]
+    assert args[args.index("--constraint") + 1] == "requirements/dev.lock"
+
+
 def test_hadolint_finds_nothing() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run(
@@ -64,12 +69,11 @@ def test_every_stage_is_python_3_11_slim() -> None:
 def test_torch_is_the_cpu_build_at_the_projects_pin() -> None:
     build = dockerfile_stages()[0]
     installs = pip_installs(build)
-    pin = next(
-        d
-        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-        if d.startswith("torch")
-    )
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("torch") for d in project["dependencies"])
+    pin = next(d for d in project["optional-dependencies"]["detoxify"] if d.startswith("torch"))
     assert pin == "torch==2.13.0"
+    assert pin in (ROOT / "requirements" / "dev.lock").read_text().splitlines()
     torch_runs = [i for i, args in enumerate(installs) if any(a.startswith("torch") for a in args)]
     assert len(torch_runs) == 1, installs
     torch_args = installs[torch_runs[0]]
@@ -77,7 +81,7 @@ def test_torch_is_the_cpu_build_at_the_projects_pin() -> None:
     assert torch_args[torch_args.index("--index-url") + 1] == TORCH_CPU_INDEX
     assert [a for a in torch_args if not a.startswith("-") and a != TORCH_CPU_INDEX] == [pin]
     # The package comes after, from PyPI, and finds that torch already satisfied.
-    package_runs = [i for i, args in enumerate(installs) if "." in args]
+    package_runs = [i for i, args in enumerate(installs) if "." in args or ".[detoxify]" in args]
     assert package_runs and package_runs[0] > torch_runs[0]
     for args in (installs[i] for i in package_runs):
         assert not any("download.pytorch.org" in a or "index-url" in a for a in args), args
@@ -181,6 +185,7 @@ def dockerignore_patterns() -> list[str]:
     [
         ("pyproject.toml", True),
         ("README.md", True),
+        ("requirements/dev.lock", True),
         ("comments/web/app.py", True),
         ("comments/store/migrations/versions/0001_initial.py", True),
         ("comments/static/embed.js", True),

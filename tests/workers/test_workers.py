@@ -35,7 +35,15 @@ from comments.scoring.worker import Worker, worker_of
 from comments.settings import Settings, SettingsError
 from comments.store import create_store
 from tests.cluster import RedisCluster
-from tests.conftest import REDIS_URL, Node, RunningServer, add_site, free_port, wait_until
+from tests.conftest import (
+    PG_PORT,
+    REDIS_URL,
+    Node,
+    RunningServer,
+    add_site,
+    free_port,
+    wait_until,
+)
 from tests.live import events_of, socket_url
 from tests.moderation import (
     ARTICLE,
@@ -371,7 +379,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_nothing_twi
     node = await asyncio.to_thread(start_node, patient)
     # Worker A reaches PostgreSQL through a proxy the test stalls: A reads a batch from
     # the stream, then hangs deciding it — and is killed there.
-    proxy = TcpProxy(5432)
+    proxy = TcpProxy(PG_PORT)
     await proxy.start()
     via_proxy = proxy.url_for(postgres_url)
     claim_env = {"COMMENTS_WORKER_CLAIM_IDLE_S": "2", "COMMENTS_RECOVER_INTERVAL_S": "0"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -29,6 +30,30 @@ DETOXIFY_BACKENDS: dict[str, str] = {
     "onnx": "comments.scoring.classifier.onnx_model:OnnxDetoxifyClassifier",
     "onnx-int8": "comments.scoring.classifier.onnx_model:OnnxInt8DetoxifyClassifier",
 }
+
+
+#: What Detoxify needs at run time: the ``detoxify`` extra, left out of the base install
+#: so that it does not pull torch.
+DETOXIFY_MODULES = ("torch", "transformers", "detoxify")
+DETOXIFY_INSTALL_HINT = "pip install 'comments[detoxify]'"
+
+
+def detoxify_missing() -> list[str]:
+    """The modules of :data:`DETOXIFY_MODULES` that are not installed (found, not imported)."""
+    return [name for name in DETOXIFY_MODULES if importlib.util.find_spec(name) is None]
+
+
+def _require_detoxify(what: str) -> None:
+    missing = detoxify_missing()
+    if missing:
+        raise ValueError(
+            f"{what} needs {_names(missing)}, not installed: {DETOXIFY_INSTALL_HINT} "
+            "(the README says how to get torch's CPU-only build)"
+        )
+
+
+def _names(modules: list[str]) -> str:
+    return " and ".join([", ".join(modules[:-1]), modules[-1]] if len(modules) > 1 else modules)
 
 
 def valid_specs() -> list[str]:
@@ -90,7 +115,8 @@ def create_classifier(
         An unloaded classifier; call ``load()`` (blocking) or ``MicroBatcher.load()``.
 
     Raises:
-        ValueError: unknown spec, variant or model, listing the valid specs.
+        ValueError: unknown spec, variant or model, listing the valid specs; or Detoxify
+            asked for (by name or by a checkpoint) without torch and detoxify installed.
     """
     name, _, variant = spec.strip().partition(":")
     if (name != "auto" and name not in CLASSIFIERS) or (
@@ -115,6 +141,7 @@ def create_classifier(
             raise ValueError(f"auto takes no variant, got {spec!r}")
         return _auto(options, backend)
     if name == "detoxify":
+        _require_detoxify(f"classifier {spec!r}")
         return _detoxify_class(backend).from_options(variant or None, options)
     return load_class(name).from_options(variant or None, options)
 
@@ -129,18 +156,29 @@ def _auto(options: ClassifierOptions, backend: str = "torch") -> Classifier:
         hub_dir=options.hub_dir,
     )
     if options.checkpoint is not None:
+        # A configured checkpoint is meant to be used: no torch is an error, not a fallback.
+        _require_detoxify("a configured Detoxify checkpoint")
         return _detoxify_class(backend).from_options(None, local)
+    missing = detoxify_missing()
+    if missing:
+        return _fallback(
+            f"{_names(missing)} not installed (Detoxify is the optional extra: "
+            f"{DETOXIFY_INSTALL_HINT})"
+        )
     # Finding torch hub's cache imports torch (detoxify_model); only the path is checked.
     from comments.scoring.classifier.detoxify_model import DEFAULT_MODEL, detoxify_cache_path
 
     cached = detoxify_cache_path(DEFAULT_MODEL, options.hub_dir)
     if cached.is_file():
         return _detoxify_class(backend).from_options(None, local)
-    reason = (
+    return _fallback(
         f"no Detoxify weights on disk (no checkpoint configured, {cached} absent); "
-        "using the bundled profanity-check model. Run `comments model fetch` or configure "
-        "a Detoxify checkpoint"
+        "run `comments model fetch` or configure a Detoxify checkpoint"
     )
+
+
+def _fallback(why: str) -> Classifier:
+    reason = f"{why}; using the bundled profanity-check model"
     log.warning("classifier auto: %s", reason)
     from comments.scoring.classifier.profanity import ProfanityCheckClassifier
 
@@ -161,12 +199,13 @@ def fetch_model(model: str = "original", *, hub_dir: str | None = None) -> Path:
         The path of the cached checkpoint.
 
     Raises:
-        ValueError: unknown model name.
+        ValueError: unknown model name, or torch and detoxify not installed.
         ClassifierLoadError: the download failed (the message says when the host looks
             offline) or the downloaded model does not load.
     """
     if model not in DETOXIFY_MODELS:
         raise ValueError(f"unknown Detoxify model {model!r}; valid: {', '.join(DETOXIFY_MODELS)}")
+    _require_detoxify("fetching a Detoxify model")
     from comments.scoring.classifier.detoxify_model import fetch_detoxify
 
     return fetch_detoxify(model, hub_dir=hub_dir)
