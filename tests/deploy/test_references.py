@@ -1,5 +1,6 @@
 """Names the deploy files, README.md and docs/*.md use must exist: every COMMENTS_* variable
-is a setting comments/settings.py reads, or one the entrypoint reads itself.
+is a setting comments/settings.py reads, one the entrypoint reads itself, or one of the
+test suite's (tests/conftest.py, for the servers the tests use).
 
 (Links between those documents are checked by tests/test_docs.py.)"""
 
@@ -28,7 +29,10 @@ def known_names() -> set[str]:
     )
     entrypoint = set(NAME.findall((DEPLOY / "entrypoint.sh").read_text()))
     assert "COMMENTS_DATABASE_URL" in settings and "COMMENTS_MIGRATE" in entrypoint
-    return settings | entrypoint
+    tests = set(
+        re.findall(r'"(COMMENTS_TEST_[A-Z0-9_]+)"', (ROOT / "tests/conftest.py").read_text())
+    )
+    return settings | entrypoint | tests
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
