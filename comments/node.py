@@ -75,7 +75,8 @@ class Node:
             # Events a fan-out wrote straight to sockets are counted by the hub.
             delivered=metrics.events_delivered.inc,
         )
-        feed = ModerationFeed(broker, settings.channel_prefix)
+        review = ReviewStore(store)
+        feed = ModerationFeed(broker, settings.channel_prefix, sessions=review.active_moderators)
         dispatcher: Dispatcher | None = None
         if role == "node" and settings.scoring == "workers":
             stream = ScoringStream(settings.broker_url, settings.channel_prefix)
@@ -92,7 +93,6 @@ class Node:
         else:
             scorer = Scorer.from_settings(settings, latency=metrics.scoring_seconds)
         sites = SiteCache(store, settings.site_cache_s)
-        review = ReviewStore(store)
         # Shared through Redis when the nodes share a Redis broker.
         limiter = create_limiter(settings.broker_url, settings.channel_prefix)
         decider = Decider(
@@ -173,6 +173,7 @@ class Node:
             self._recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovery
+        await self.feed.close()
         await self.hub.stop()
         await self.scorer.close()
         await self.limiter.close()

@@ -136,7 +136,11 @@ class _Writer:
                     self.stopped = True
                     self.allow_direct(False)
                     self.task = asyncio.ensure_future(
-                        self.websocket.close(code=self.outbox.close_code, reason=self.close_reason)
+                        self.websocket.close(
+                            code=self.outbox.close_code,
+                            # An outbox may say why it closes (a revoked moderator).
+                            reason=getattr(self.outbox, "close_reason", None) or self.close_reason,
+                        )
                     )
                     return
                 text = self.outbox.take()

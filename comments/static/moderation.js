@@ -48,7 +48,8 @@
 
   function call(method, path, body) {
     var headers = { Authorization: 'Bearer ' + token };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // Every write says JSON, body or not: the server refuses other writes (415).
+    if (method !== 'GET') headers['Content-Type'] = 'application/json';
     return fetch('/api/v1' + path, {
       method: method,
       headers: headers,
@@ -381,9 +382,12 @@
         try { m = JSON.parse(e.data); } catch (err) { return; }
         onEvent(m);
       };
-      sock.onclose = function () {
+      sock.onclose = function (e) {
         if (ws !== sock) return;
         ws = null;
+        // 1008: this moderator's access was revoked or changed. Ask again at once: a
+        // changed role gets a new socket, a revoked token the sign-in form (401).
+        if (e.code === 1008) { attempts = 0; connect(); return; }
         retry();
       };
     }, function (e) { if (e.status !== 401) retry(); });

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -153,16 +153,40 @@ class ReviewStore:
 
     async def revoke_moderator(self, site: str, name: str) -> bool:
         async with self.store._write() as conn:
-            result = await conn.execute(
-                sa.update(moderators)
-                .where(
-                    moderators.c.site == site,
-                    moderators.c.name == name,
-                    moderators.c.revoked_at.is_(None),
+            revoked = (
+                await conn.execute(
+                    sa.update(moderators)
+                    .where(
+                        moderators.c.site == site,
+                        moderators.c.name == name,
+                        moderators.c.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=utcnow())
+                    .returning(moderators.c.id)
                 )
-                .values(revoked_at=utcnow())
-            )
-            return bool(result.rowcount)
+            ).all()
+            # Tickets not yet redeemed die with the token (redeeming checks too, but a
+            # ticket is a credential: nothing of a revoked moderator should stay usable).
+            if revoked:
+                await conn.execute(
+                    sa.delete(tickets).where(tickets.c.moderator_id.in_([r.id for r in revoked]))
+                )
+            return bool(revoked)
+
+    async def active_moderators(self, ids: Collection[int]) -> dict[int, Moderator]:
+        """Those of ``ids`` whose token is still valid, as they are now: open sockets
+        compare it with what they were opened as, and close on any difference."""
+        if not ids:
+            return {}
+        async with self.store._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                        moderators.c.id.in_(sorted(ids)), moderators.c.revoked_at.is_(None)
+                    )
+                )
+            ).all()
+        return {r.id: Moderator(id=r.id, site=r.site, name=r.name) for r in rows}
 
     async def moderator_by_token(self, token: str) -> Moderator | None:
         async with self.store._read() as conn:

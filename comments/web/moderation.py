@@ -172,7 +172,7 @@ async def queue_socket(websocket: WebSocket) -> None:
             error_response(403, "forbidden", "your ticket is for another site")
         )
         return
-    sub = await svc.feed.attach(slug)
+    sub = await svc.feed.attach(slug, moderator.id, moderator)
     try:
         await websocket.accept()
         await pump(websocket, sub, close_reason="too slow; reload the queue")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -266,6 +269,18 @@ async def swap_scorer(server: RunningServer, scorer: Scorer) -> None:
 
 
 # -- the database -------------------------------------------------------------------------
+
+
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``comments …`` as an operator runs it, against this test's database."""
+    env = {**os.environ, "COMMENTS_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "comments", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def rows(store: Store, sql: str, **params: Any) -> list[Any]:

@@ -5,9 +5,6 @@ socket tickets, so a token never travels in a URL."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +22,7 @@ from tests.moderation import (
     Events,
     Moderator,
     bearer,
+    cli,
     execute,
     mod_settings,
     moderation_socket_url,
@@ -43,18 +41,6 @@ async def server(database_url: str, channel_prefix: str, start_server: Any) -> R
     settings: Settings = mod_settings(database_url, "memory://", channel_prefix)
     running: RunningServer = await start_server(settings)
     return running
-
-
-def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``comments …`` as an operator runs it, against this test's database."""
-    env = {**os.environ, "COMMENTS_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "comments", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def moderation_calls(comment_id: str, site: str = "news") -> list[tuple[str, str, Any]]:

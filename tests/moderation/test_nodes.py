@@ -5,7 +5,12 @@ reaches readers and moderators on the other, live."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from comments.models import EventType, Status
 from tests.conftest import REDIS_URL, RunningServer, add_site, wait_until
@@ -16,10 +21,13 @@ from tests.moderation import (
     TOXIC_REASON,
     Moderator,
     bearer,
+    cli,
     mod_settings,
+    moderation_socket_url,
     open_moderation,
     open_public,
     posted,
+    rows,
 )
 
 
@@ -106,3 +114,43 @@ async def test_decisions_on_one_node_reach_the_other_live(
         assert await public_a.next() == {"type": "comment.removed", "seq": 2, "id": held["id"]}
         for socket in (mod_b, public_a, public_b):
             await socket.close()
+
+
+async def test_revoking_a_moderator_closes_their_sockets_on_every_node(
+    postgres_url: str, channel_prefix: str, start_server: Any
+) -> None:
+    """Issue #13: a revoked moderator's socket kept receiving queue items (bodies, author
+    ids, scores) for minutes. Revocation is a command-line write no node hears of."""
+    a, b = await two_nodes(postgres_url, channel_prefix, start_server)
+    ana_token = await a.node.review.add_moderator("news", "ana")
+    ben_token = await a.node.review.add_moderator("news", "ben")
+    async with a.client() as http_a, b.client() as http_b:
+        ana = Moderator(http_a, ana_token)
+        ana_sockets = [await open_moderation(a, ana), await open_moderation(b, ana)]
+        unused_ticket = await ana.ticket()
+        ben_socket = await open_moderation(b, Moderator(http_b, ben_token))
+
+        revoked = await asyncio.to_thread(
+            cli, postgres_url, "moderator", "revoke", "ana", "--site", "news"
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        started = time.monotonic()
+        for socket in ana_sockets:
+            # The promise is 2 s (sessions are re-read every 0.5 s); the margin is for a
+            # loaded test host, and the time taken is checked below.
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await socket.next(timeout=5.0)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert time.monotonic() - started < 2.5
+        # Tickets not yet redeemed die with the token.
+        assert await rows(a.node.store, "SELECT count(*) FROM tickets") == [(0,)]
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(moderation_socket_url(b, unused_ticket))
+        assert refused.value.response.status_code == 401
+
+        # Another moderator's console goes on, live.
+        held = await posted(http_a, TOXIC, 202)
+        added = await ben_socket.next()
+        assert added["type"] == "queue.added" and added["item"]["id"] == held["id"]
+        await ben_socket.close()

@@ -184,3 +184,20 @@ async def test_console_keeps_its_token_out_of_urls_and_in_this_tab_only(
     await expect(console.locator("#token")).to_be_visible()
     assert await console.evaluate("() => sessionStorage.length") == 0
     assert await csp_violations(console) == []
+
+
+async def test_a_revoked_moderator_is_signed_out_of_an_open_console(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("mod-revoke")
+    await stack.moderator("mod-revoke", "carol")
+    token = await stack.moderator("mod-revoke", "dave")
+    console = await open_page(f"{stack.url}/moderation")
+    await sign_in(console, token)
+    assert await stack.node.review.revoke_moderator("mod-revoke", "dave")
+    # The server closes the socket; the console does not keep showing the queue.
+    await expect(console.locator("#signin")).to_be_visible()
+    await expect(console.locator("#console")).to_be_hidden()
+    await expect(console.locator("#signin-error")).to_contain_text("no longer valid")
+    await stack.post("mod-revoke", "a1", "you are an idiot and a liar")
+    await expect(console.locator("#queue .item")).to_have_count(0)
