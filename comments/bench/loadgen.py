@@ -309,6 +309,94 @@ class HttpClient(asyncio.Protocol):
             self.done.set_result(None)
 
 
+class PostClient(asyncio.Protocol):
+    """POSTs JSON bodies on one keep-alive connection, one at a time, each body made from
+    ``template`` with ``{n}`` replaced by a number no other request used, until ``total``
+    requests were sent by all clients or ``deadline``. Counts answers by status code."""
+
+    def __init__(
+        self,
+        head: bytes,
+        template: str,
+        counter: list[int],
+        total: int,
+        deadline: float,
+        done: asyncio.Future[None],
+    ) -> None:
+        self.head = head
+        self.template = template
+        self.counter = counter
+        self.total = total
+        self.deadline = deadline
+        self.done = done
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.statuses: dict[str, int] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        if self.counter[0] >= self.total or time.monotonic() >= self.deadline:
+            self.transport.close()
+            return
+        self.counter[0] += 1
+        body = self.template.replace("{n}", str(self.counter[0])).encode()
+        self.transport.write(self.head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].lower()
+            at = head.find(b"\r\ncontent-length:")
+            line_end = head.find(b"\r\n", at + 2)
+            length = int(head[at + 17 : line_end if line_end >= 0 else len(head)]) if at >= 0 else 0
+            if len(self.buffer) < end + 4 + length:
+                return
+            status = head[9:12].decode()
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            self.buffer = self.buffer[end + 4 + length :]
+            self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def post_load(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    template: str,
+    connections: int,
+    total: int,
+    seconds: float,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    head = ("\r\n".join(lines) + "\r\n").encode()
+    counter = [0]
+    started = time.monotonic()
+    deadline = started + seconds
+    clients: list[PostClient] = []
+    for _ in range(connections):
+        client = PostClient(head, template, counter, total, deadline, loop.create_future())
+        await loop.create_connection(lambda c=client: c, "127.0.0.1", port)  # type: ignore[misc]
+        clients.append(client)
+    await asyncio.wait_for(asyncio.gather(*(c.done for c in clients)), seconds + 30)
+    statuses: dict[str, int] = {}
+    for c in clients:
+        for status, n in c.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return {"statuses": statuses, "seconds": time.monotonic() - started}
+
+
 async def http_load(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
@@ -349,6 +437,16 @@ async def serve_commands() -> None:
                 int(command["port"]),
                 str(command["path"]),
                 int(command["connections"]),
+                float(command["seconds"]),
+            )
+        elif name == "post":
+            reply = await post_load(
+                int(command["port"]),
+                str(command["path"]),
+                dict(command["headers"]),
+                str(command["template"]),
+                int(command["connections"]),
+                int(command["total"]),
                 float(command["seconds"]),
             )
         elif name == "close":

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, pg_url
 
 SPEEDS = ("naive", "torch_batched", "onnx", "onnx_int8")
 
@@ -96,7 +96,8 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    done = bench(tmp_path, "--skip", "scoring", "--skip", "fanout", "--skip", "reading")
+    every = ("scoring", "fanout", "reading", "ingest")
+    done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
 
@@ -186,5 +187,29 @@ def test_quick_reading_benchmark_prints_figures(tmp_path: Path) -> None:
         "reading_newest_ratio_vs_healthz",
         "reading_page_kb",
         "reading_seed_per_s",
+    ):
+        assert is_positive(report[key]), key
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_quick_ingest_benchmark_prints_figures(tmp_path: Path, database: str) -> None:
+    # On PostgreSQL the benchmark creates and drops a database of its own on the server.
+    spec = "sqlite" if database == "sqlite" else pg_url("postgres")
+    done = bench(
+        tmp_path,
+        "--quick",
+        "--only",
+        "ingest",
+        "--json",
+        *("--ingest-posts", "40", "--ingest-refusals", "60", "--ingest-database", spec),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["ingest"] and report["failed"] == []
+    for key in (
+        "post_cpu_ms",
+        "ingest_posts_per_s",
+        "refusal_cpu_ms",
+        "ingest_refusals_per_s",
     ):
         assert is_positive(report[key]), key
