@@ -110,6 +110,13 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     ws_per_message_deflate: bool = False
+    # A socket whose send buffer stays over its high-water mark (the client is not
+    # reading) this long is closed with 1013 and its buffer dropped; 0 = never (reading
+    # from it still pauses meanwhile, so it cannot make the server write more).
+    ws_stall_timeout_s: float = 20.0
+    # Frames a client may send on a socket per second (pings, pongs, anything), with
+    # bursts of five seconds' worth; beyond it the socket is closed with 1008. 0 = no limit.
+    ws_frames_per_s: float = 10.0
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed ("" = nobody).
     trusted_proxies: str = ""
     # A request must arrive whole (head and body) this long after its first byte, or it
@@ -163,6 +170,8 @@ class Settings:
             ws_ping_interval=_float(env, "COMMENTS_WS_PING_INTERVAL", d.ws_ping_interval),
             ws_ping_timeout=_float(env, "COMMENTS_WS_PING_TIMEOUT", d.ws_ping_timeout),
             ws_per_message_deflate=_bool(env, "COMMENTS_WS_DEFLATE", d.ws_per_message_deflate),
+            ws_stall_timeout_s=_float(env, "COMMENTS_WS_STALL_TIMEOUT_S", d.ws_stall_timeout_s),
+            ws_frames_per_s=_float(env, "COMMENTS_WS_FRAMES_PER_S", d.ws_frames_per_s),
             trusted_proxies=env.get("COMMENTS_TRUSTED_PROXIES", d.trusted_proxies),
             request_timeout_s=_float(env, "COMMENTS_REQUEST_TIMEOUT_S", d.request_timeout_s),
             gap_wait_s=_float(env, "COMMENTS_GAP_WAIT_S", d.gap_wait_s),

@@ -20,7 +20,7 @@ from uvicorn.server import ServerState
 
 from comments.errors import ConfigurationError
 from comments.server.http_protocol import bounded_httptools
-from comments.server.ws_protocol import CommentsWebSocketProtocol
+from comments.server.ws_protocol import websocket_protocol
 from comments.settings import Settings
 
 #: The uvicorn releases whose internals the protocol subclasses were written against.
@@ -39,8 +39,35 @@ _NEEDED: dict[str, tuple[str, ...]] = {
         "initial_response",
         "disconnected",
         "transport",
+        "loop",
+        "client",
+        "read_paused",
+        "frames",
+        "curr_msg_data_type",
         "handle_connect",
+        "handle_events",
+        "handle_ping",
+        "handle_pong",
+        "handle_text",
+        "handle_bytes",
+        "handle_cont",
+        "handle_close",
+        "handle_parser_exception",
+        "send_receive_event_to_app",
+        "pause_writing",
+        "resume_writing",
+        "connection_lost",
+        "receive",
         "send",
+    ),
+    # The websockets connection (``conn``) the WebSocket protocol drives.
+    "websockets.server.ServerProtocol": (
+        "state",
+        "close_sent",
+        "parser_exc",
+        "events_received",
+        "data_to_send",
+        "fail",
     ),
     "httptools_impl.HttpToolsProtocol": (
         "transport",
@@ -48,6 +75,16 @@ _NEEDED: dict[str, tuple[str, ...]] = {
         "loop",
         "client",
         "server_state",
+        "parser",
+        "logger",
+        "_unset_keepalive_if_required",
+        "_should_upgrade",
+        "_unsupported_upgrade_warning",
+        "send_400_response",
+        "on_url",
+        "on_header",
+        "on_response_complete",
+        "pipeline",
         "connection_made",
         "connection_lost",
         "data_received",
@@ -107,6 +144,7 @@ def check_uvicorn() -> None:
         "websockets_sansio_impl.WebSocketsSansIOProtocol": ws,
         "httptools_impl.HttpToolsProtocol": http,
         "httptools_impl.RequestResponseCycle": cycle,
+        "websockets.server.ServerProtocol": ws.conn,
     }
     missing = [
         f"{owner}.{name}"
@@ -138,8 +176,9 @@ def build_config(
     **overrides: Any,
 ) -> uvicorn.Config:
     """The server's configuration: httptools with a read deadline and a head cap per
-    request, uvicorn's sans-I/O WebSocket protocol writing shared frames straight out,
-    pings, proxies and limits from ``settings``. ``overrides`` go to uvicorn as they are
+    request, uvicorn's sans-I/O WebSocket protocol writing shared frames straight out
+    with bounds on what a peer can make it hold, pings, proxies and limits from
+    ``settings``. ``overrides`` go to uvicorn as they are
     (tests: ``lifespan``, ``ws_ping_interval``…)."""
     proxies = settings.trusted_proxies.strip()
     options: dict[str, Any] = {
@@ -147,7 +186,7 @@ def build_config(
         "port": port,
         "loop": "uvloop",
         "http": bounded_httptools(settings.request_timeout_s),
-        "ws": CommentsWebSocketProtocol,
+        "ws": websocket_protocol(settings.ws_stall_timeout_s, settings.ws_frames_per_s),
         "ws_per_message_deflate": settings.ws_per_message_deflate or ws_deflate,
         "ws_ping_interval": settings.ws_ping_interval or None,
         "ws_ping_timeout": settings.ws_ping_timeout or None,

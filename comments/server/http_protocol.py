@@ -9,7 +9,11 @@ re-joined on every piece, so a few megabytes of it block the event loop for seco
 
 So every request must arrive whole, head and body, within ``request_timeout_s`` of its
 first byte (a new connection's clock starts when it opens), else it is answered 408 and
-the connection closed; and a head over ``MAX_HEAD_BYTES`` is answered 431. Memory per
+the connection closed; and a head over ``MAX_HEAD_BYTES`` is answered 431, whether it
+comes in one read or many. The raw bytes are checked before the parser sees them: a read
+that would take a head past the cap must hold the head's end (the blank line) within it.
+The parser's callbacks count what they are given too, for a head that starts inside a
+read after another request (pipelining), which the raw count does not see. Memory per
 connection stays bounded: the head by that cap, an unread body by uvicorn's flow control
 (reading pauses at 64 KiB), and our endpoints read at most 64 KB of body.
 """
@@ -20,12 +24,18 @@ import asyncio
 import json
 import logging
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("comments.http")
 
 MAX_HEAD_BYTES = 32 * 1024
 DEFAULT_TIMEOUT_S = 20.0
+HEAD_END = b"\r\n\r\n"  # httptools takes CRLF only (a bare LF is a 400)
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback to stop the parser; answered 431."""
 
 
 def bounded_httptools(request_timeout_s: float = DEFAULT_TIMEOUT_S) -> type[HttpToolsProtocol]:
@@ -44,7 +54,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _deadline: asyncio.TimerHandle | None = None
     _in_message = False  # between a request's first byte and its last
     _reading_head = True  # before the end of a request's head (or its first byte)
-    _head_bytes = 0
+    _head_bytes = 0  # raw bytes read of the head so far
+    _parsed_head = 0  # the head's bytes the parser's callbacks were given
+    _refusing_head = False  # a head was too large: 431 once what came before is answered
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,14 +67,55 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refusing_head:
+            return  # the parser stopped: nothing more is read
         if self._reading_head:
+            room = self.max_head_bytes - self._head_bytes
+            if len(data) > room and not _head_ends_within(data, room):
+                self._refuse_head()
+                return
             self._head_bytes += len(data)
-        super().data_received(data)
-        if (
-            self._reading_head
-            and self._head_bytes > self.max_head_bytes
-            and not self.transport.is_closing()
-        ):
+        # uvicorn's data_received, with a 431 for a head the callbacks found too large.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, HeadTooLarge):
+                self._refusing_head = True
+                if self.cycle is None or (self.cycle.response_complete and not self.pipeline):
+                    self._refuse_head()
+                # else requests before it (pipelined) are answered first
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_head += len(url)
+        if self._parsed_head > self.max_head_bytes:
+            raise HeadTooLarge
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_head += len(name) + len(value) + 4  # ": " and CRLF
+        if self._parsed_head > self.max_head_bytes:
+            raise HeadTooLarge
+        super().on_header(name, value)
+
+    def on_response_complete(self) -> None:
+        if self._refusing_head and not self.pipeline:
+            self.server_state.total_requests += 1
+            self._refuse_head()
+            return
+        super().on_response_complete()
+
+    def _refuse_head(self) -> None:
+        if not self.transport.is_closing():
             self._refuse(
                 431, "headers_too_large", f"a request head is at most {self.max_head_bytes} bytes"
             )
@@ -71,6 +124,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_message = True
         self._reading_head = True
+        self._parsed_head = 0
         self._arm()
 
     def on_headers_complete(self) -> None:
@@ -80,6 +134,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        # What comes next is the head of the next request on this connection.
+        self._reading_head = True
         self._disarm()
         super().on_message_complete()
 
@@ -128,3 +184,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         head.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+def _head_ends_within(data: bytes, room: int) -> bool:
+    """Whether the head being read ends in the first ``room`` bytes of ``data``.
+
+    A blank line split across reads (the previous one ended with CRLF or CRLF CR) shows
+    as ``data`` starting with the rest of it: taken as an end here, and if it was not one
+    the head goes on, and is counted, in the next reads.
+    """
+    end = data.find(HEAD_END, 0, room)
+    if end >= 0:
+        return True
+    return any(data.startswith(rest) and len(rest) <= room for rest in (b"\n", b"\r\n"))

@@ -34,7 +34,7 @@ def test_serve_demo_and_tests_run_our_protocols_with_the_settings_limits() -> No
         request_timeout_s=7.0, ws_ping_interval=3.0, trusted_proxies="10.0.0.1"
     )
     built = build_config(object(), settings, port=8123)
-    assert built.ws is CommentsWebSocketProtocol
+    assert isinstance(built.ws, type) and issubclass(built.ws, CommentsWebSocketProtocol)
     assert isinstance(built.http, type) and issubclass(built.http, BoundedHttpToolsProtocol)
     assert built.http.timeout_s == 7.0
     assert built.ws_ping_interval == 3.0
