@@ -48,7 +48,8 @@
 
   function call(method, path, body) {
     var headers = { Authorization: 'Bearer ' + token };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // Every write is JSON, a body or not: the server takes no other.
+    if (method !== 'GET') headers['Content-Type'] = 'application/json';
     return fetch('/api/v1' + path, {
       method: method,
       headers: headers,
