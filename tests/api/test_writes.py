@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import websockets
 from starlette.routing import Route
+from websockets.exceptions import InvalidStatus
 
 from comments.settings import Settings, SettingsError
 from comments.web.writes import WRITE_METHODS
@@ -172,6 +174,31 @@ async def test_moderation_writes_come_from_the_servers_own_origin_or_no_browser(
     assert_error(
         await http.post(url, headers={"Origin": "https://evil.example"}), 401, "unauthenticated"
     )
+
+
+async def test_the_moderation_socket_opens_from_the_servers_own_origin_only(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    token = await server.node.review.add_moderator("news", "cleo")
+    json_type = {"Content-Type": "application/json"}
+
+    async def ticket() -> str:
+        r = await http.post("/api/v1/moderation/tickets", headers={**bearer(token), **json_type})
+        assert r.status_code == 200, r.text
+        value: str = r.json()["ticket"]
+        return value
+
+    for origin in (PARTNER, "null", "https://evil.example"):
+        url = f"{server.ws_url}/ws/v1/moderation/sites/news?ticket={await ticket()}"
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(url, additional_headers={"Origin": origin})
+        assert refused.value.response.status_code == 403
+        # Refused before the ticket was looked at: it is still good.
+        async with websockets.connect(url):
+            pass
+    url = f"{server.ws_url}/ws/v1/moderation/sites/news?ticket={await ticket()}"
+    async with websockets.connect(url, additional_headers={"Origin": OWN}):
+        pass
 
 
 # -- order of checks ---------------------------------------------------------------------
