@@ -20,7 +20,7 @@ from comments.argtypes import port
 from comments.errors import ConfigurationError
 from comments.models import SITE_SLUG
 from comments.scoring.classifier.factory import DETOXIFY_MODELS
-from comments.settings import Settings, SettingsError
+from comments.settings import LOOPBACK_HOSTS, Settings, SettingsError
 from comments.sites import (
     DEFAULTS,
     THRESHOLD_LABELS,
@@ -56,6 +56,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from comments.web.app import create_app
 
     setup_logging(settings)
+    configured = bool(settings.own_origins)
+    settings = settings.serving_at(args.host, args.port)
+    log_own_origins(settings, args.host, configured=configured)
     check_uvicorn()
     # Every socket is a file: the usual soft limit of 1024 would cap a node far below
     # the 10,000 sockets it is meant to hold.
@@ -70,6 +73,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     serve_forever(config)
     return 0
+
+
+def log_own_origins(settings: Settings, host: str, *, configured: bool) -> None:
+    """Say which origins count as the server's own (its console, the demo page): an
+    operator whose console is refused 403 `origin_not_allowed` finds why in the log."""
+    import logging
+
+    log = logging.getLogger("comments.serve")
+    shown = ", ".join(settings.own_origins)
+    if configured:
+        log.info("the server's own origin (COMMENTS_PUBLIC_URL): %s", shown)
+        return
+    level = logging.WARNING if host not in LOOPBACK_HOSTS else logging.INFO
+    log.log(
+        level,
+        "COMMENTS_PUBLIC_URL is not set: the moderator console works from %s only; "
+        "set it to the URL browsers reach this server at",
+        shown,
+    )
 
 
 async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:

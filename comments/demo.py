@@ -103,7 +103,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     db = args.db if "://" in args.db else f"sqlite:///{args.db}"
     # Its own file and an in-process broker: the demo never touches a real deployment.
-    settings = settings.with_(database_url=normalize_database_url(db), broker_url="memory://")
+    settings = settings.with_(
+        database_url=normalize_database_url(db), broker_url="memory://"
+    ).serving_at(args.host, args.port)
     origins = demo_origins(args.host, args.port)
 
     async def setup() -> str:

@@ -14,8 +14,15 @@ from typing import Any
 
 # The classifier factory's table of names; importing it does not import torch.
 from comments.scoring.classifier.factory import DETOXIFY_BACKENDS
+from comments.sites import SiteSettingError, normalize_origin
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./comments.db"
+# Single sign-on tokens may not be valid for longer than this ahead (30 days).
+SSO_MAX_TTL_S = 30 * 24 * 3600
+# Addresses `comments serve --host` takes to mean "this machine", whose browsers say
+# 127.0.0.1, localhost or [::1] in their Origin header.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ANY_HOST = ("0.0.0.0", "::", "")
 SCORING_MODES = ("inline", "workers")
 # Scoring jobs travel on a Redis Stream, so workers need Redis (one server or a cluster).
 WORKER_BROKERS = ("redis://", "rediss://", "redis-cluster://", "rediss-cluster://")
@@ -80,6 +87,19 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: Collection
     if raw not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
     return raw
+
+
+def _origin(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return ()
+    try:
+        return (normalize_origin(raw),)
+    except SiteSettingError as exc:
+        raise SettingsError(
+            f"{name} is the URL browsers reach this server at, scheme://host[:port] "
+            f"(https://comments.example.com): {exc}"
+        ) from None
 
 
 def normalize_database_url(url: str) -> str:
@@ -151,8 +171,17 @@ class Settings:
     # worker: longer than scoring one batch takes, short enough to notice a dead worker.
     worker_claim_idle_s: float = 30.0
     log_json: bool = False
-    # Addresses and networks served /metrics (comma-separated; "" = nobody).
+    # Addresses and networks served /metrics (comma-separated; "" = nobody), and the
+    # details (paths, addresses, errors) of /readyz.
     metrics_allow: str = "127.0.0.1,::1"
+    # The server's own origins, the only ones besides a site's allowed origins that may
+    # write and open sockets from a browser: COMMENTS_PUBLIC_URL's. Never taken from a
+    # request's Host header (anyone's DNS name can point at this server). Empty: only the
+    # sites' origins (`comments serve` and `demo` then use the address they listen on:
+    # ``serving_at``).
+    own_origins: tuple[str, ...] = ()
+    # Refuse SSO tokens whose exp is further ahead than this (0: no maximum).
+    sso_max_ttl_s: int = SSO_MAX_TTL_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -199,6 +228,8 @@ class Settings:
             worker_claim_idle_s=_float(env, "COMMENTS_WORKER_CLAIM_IDLE_S", d.worker_claim_idle_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
+            own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
+            sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),
         )
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):
             raise SettingsError(
@@ -207,6 +238,24 @@ class Settings:
                 "rediss-cluster:// URL"
             )
         return built
+
+    def serving_at(self, host: str, port: int) -> Settings:
+        """For ``comments serve`` and ``comments demo``: without COMMENTS_PUBLIC_URL, the
+        server's own origin is the address it listens on, so that its console and demo
+        page work out of the box on a laptop (http://127.0.0.1:8000/moderation). On a
+        loopback or every-interface address that is this machine's three loopback names;
+        other names (a LAN address, a public host) need COMMENTS_PUBLIC_URL."""
+        if self.own_origins:
+            return self
+        hosts = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS + ANY_HOST else (host,)
+        origins = []
+        for name in hosts:
+            try:
+                shown = f"[{name}]" if ":" in name and not name.startswith("[") else name
+                origins.append(normalize_origin(f"http://{shown}:{port}"))
+            except SiteSettingError:
+                continue  # a host name no browser could send as an origin
+        return replace(self, own_origins=tuple(dict.fromkeys(origins)))
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and the CLI use it)."""

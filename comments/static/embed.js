@@ -332,7 +332,9 @@
 
     function call(method, path, body, auth) {
       var headers = {};
-      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      // Every write is JSON, a body or not: the server takes no other (so that browsers
+      // ask before any page writes).
+      if (method !== 'GET') headers['Content-Type'] = 'application/json';
       if (auth && token) headers.Authorization = 'Bearer ' + token;
       else if (auth && guest && guest.token) headers['X-Comments-Guest'] = guest.token;
       return fetch(SITE_URL + path, {

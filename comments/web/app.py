@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 from comments.errors import Refused
 from comments.infra.broker import BrokerUnavailable
 from comments.node import Node
+from comments.observability.metrics import allowed, parse_allow
 from comments.settings import Settings
 from comments.store import StoreUnavailable
 from comments.web import assets, live, metrics, moderation, openapi, public, reports
@@ -45,10 +46,30 @@ async def readyz(request: Request) -> JSONResponse:
     # A failed classifier does not make the node unready: it still serves reads and
     # sockets, and holds every new comment (fail closed) until the classifier is back.
     classifier = await svc.classifier_status()
+    client = request.client.host if request.client else None
+    if not allowed(client, parse_allow(svc.settings.metrics_allow)):
+        # Details name files, addresses and errors: for the addresses that may scrape
+        # /metrics (the operators'); everyone else learns the states.
+        database, broker = _discreet(database), _discreet(broker)
+        classifier = {**classifier, "detail": DISCREET_CLASSIFIER.get(classifier["state"], "")}
     return JSONResponse(
         {"database": database, "broker": broker, "classifier": classifier},
         status_code=200 if ready else 503,
     )
+
+
+DISCREET = "details are shown to the addresses in COMMENTS_METRICS_ALLOW"
+DISCREET_CLASSIFIER = {
+    "ok": "",
+    "fallback": f"running the bundled model instead of the configured one; {DISCREET}",
+    "failed": f"not available: new comments are held; {DISCREET}",
+}
+
+
+def _discreet(check: dict[str, str]) -> dict[str, str]:
+    if check["state"] == "ok":
+        return check
+    return {"state": check["state"], "detail": f"unavailable; {DISCREET}"}
 
 
 async def _check(probe: Any, errors: type[Exception]) -> dict[str, str]:

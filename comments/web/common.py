@@ -23,11 +23,19 @@ def node_of(request: Request) -> Node:
     return svc
 
 
-async def site_of(request: Request) -> Site:
+async def find_site(request: Request) -> Site | None:
     slug = request.path_params["site"]
-    site = await node_of(request).sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+    return await node_of(request).sites.get(slug) if SITE_SLUG.fullmatch(slug) else None
+
+
+def unknown_site(request: Request) -> ApiError:
+    return ApiError(404, "unknown_site", f"no site {request.path_params['site']!r}")
+
+
+async def site_of(request: Request) -> Site:
+    site = await find_site(request)
     if site is None:
-        raise ApiError(404, "unknown_site", f"no site {slug!r}")
+        raise unknown_site(request)
     return site
 
 
@@ -116,7 +124,7 @@ async def known_author(request: Request, site: Site) -> Author | None:
     token = bearer(request.headers.get("authorization"))
     svc = node_of(request)
     if token is not None:
-        author = verify_sso(site, token)
+        author = verify_sso(site, token, max_ttl_s=svc.settings.sso_max_ttl_s)
         if len(author.id) > AUTHOR_ID_MAX or not (storable(author.id) and storable(author.name)):
             # Refused here rather than failing at the write with a 503 no retry cures.
             raise ApiError(401, "invalid_token", "the sign-in token's sub or name is unusable")

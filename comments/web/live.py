@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlsplit
 
 from starlette.datastructures import QueryParams
 from starlette.routing import WebSocketRoute
@@ -13,28 +12,13 @@ from starlette.websockets import WebSocket
 from comments.live.pump import pump
 from comments.models import SEQ_MAX, SITE_SLUG
 from comments.node import Node
-from comments.sites import Site, normalize_origin
 from comments.store import StoreUnavailable
 from comments.web.common import valid_article
 from comments.web.errors import error_response
+from comments.web.writes import origin_allowed
 
 log = logging.getLogger("comments.live")
 ATTACH_TIMEOUT_S = 10.0
-
-
-def origin_allowed(websocket: WebSocket, site: Site) -> bool:
-    """No Origin (servers, apps), the server's own origin, or one the site allows."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    try:
-        normalized = normalize_origin(origin)
-    except ValueError:
-        return False
-    host = websocket.headers.get("host", "")
-    if host and urlsplit(normalized).netloc == host.lower():
-        return True
-    return normalized in site.origins
 
 
 async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> None:
@@ -55,7 +39,9 @@ async def live(websocket: WebSocket) -> None:
         return await _deny(
             websocket, 422, "invalid_article", "an article id has 1 to 200 characters, no NUL"
         )
-    if not origin_allowed(websocket, site):
+    # No Origin (servers, apps), the server's own (configured, never from Host), or the
+    # site's.
+    if not origin_allowed(websocket.headers.get("origin"), svc.settings.own_origins, site.origins):
         return await _deny(websocket, 403, "origin_not_allowed", "this origin is not allowed")
     since: int | None = None
     # Not websocket.query_params, which the socket would keep for its whole life.

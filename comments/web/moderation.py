@@ -16,6 +16,7 @@ from comments.sites import Site
 from comments.store.review import Moderator
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
+from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
 
 TICKET_TTL = timedelta(seconds=30)
 AUDIT_PAGE_MAX = 200
@@ -23,6 +24,20 @@ AUDIT_ID_MAX = 2**31 - 1  # audit.id is a 32-bit integer on PostgreSQL
 
 
 async def moderator_of(request: Request) -> Moderator:
+    """The moderator a token names; for a write, then checked to come from the server's
+    own console (or from no browser at all: scripts send no Origin).
+
+    Raises:
+        ApiError: 401; for writes 415 ``unsupported_media_type``, 403
+            ``origin_not_allowed``.
+    """
+    moderator = await _token_holder(request)
+    if request.method in WRITE_METHODS:
+        check_write(request, None)
+    return moderator
+
+
+async def _token_holder(request: Request) -> Moderator:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -159,6 +174,13 @@ async def get_audit(request: Request) -> JSONResponse:
 
 async def queue_socket(websocket: WebSocket) -> None:
     svc: Node = websocket.state.node
+    # The console is the server's own page: its socket comes from the server's own origin
+    # (or from no browser). Checked before the ticket is spent.
+    if not origin_allowed(websocket.headers.get("origin"), svc.settings.own_origins):
+        await websocket.send_denial_response(
+            error_response(403, "origin_not_allowed", "this origin may not open this socket")
+        )
+        return
     ticket = websocket.query_params.get("ticket")
     moderator = await svc.review.redeem_ticket(ticket) if ticket else None
     if moderator is None:

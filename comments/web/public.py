@@ -13,15 +13,19 @@ from comments.store import StoreUnavailable
 from comments.web.common import (
     article_of,
     client_ip,
+    find_site,
     known_author,
     node_of,
     parse_json_object,
     read_body,
     site_of,
     storable,
+    unknown_site,
     valid_article,
 )
 from comments.web.errors import ApiError
+from comments.web.hygiene import clean_name, visible
+from comments.web.writes import check_write
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
@@ -98,26 +102,35 @@ async def post_comment(request: Request) -> JSONResponse:
 
 
 async def _post_comment(request: Request) -> JSONResponse:
+    # docs/api.md's order of checks.
     raw = await read_body(request)  # 413 first, whatever else is wrong
-    site = await site_of(request)
+    svc = node_of(request)
+    site = await find_site(request)
+    if site is not None:  # the limit is the site's; an unknown site has none
+        await svc.posting.limit_address(site, client_ip(request))
+    if site is None:
+        raise unknown_site(request)
+    check_write(request, site)
     data = parse_json_object(raw)
     article = article_of(request)
 
     body = (_text(data, "body", required=True) or "").strip()
-    if not body:
-        raise ApiError(422, "empty_body", "a comment needs some text")
+    # Zero-width spaces, BOMs and the like alone would show as an empty comment.
+    if not visible(body):
+        raise ApiError(422, "empty_body", "a comment needs some visible text")
     if len(body) > BODY_MAX:
         raise ApiError(422, "body_too_long", f"a comment has at most {BODY_MAX} characters")
     parent = _text(data, "parent", required=False)
     name = _text(data, "author_name", required=False)
     if name is not None:
-        name = name.strip()
-        if not 1 <= len(name) <= AUTHOR_NAME_MAX:
+        name = clean_name(name)  # direction controls would disguise it
+        if not (1 <= len(name) <= AUTHOR_NAME_MAX and visible(name)):
             raise ApiError(
-                422, "invalid_author_name", f"author_name has 1 to {AUTHOR_NAME_MAX} characters"
+                422,
+                "invalid_author_name",
+                f"author_name has 1 to {AUTHOR_NAME_MAX} characters, some of them visible",
             )
     check_content(site, body)
-    svc = node_of(request)
     submission = Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
     )
@@ -142,6 +155,7 @@ async def _post_comment(request: Request) -> JSONResponse:
 
 async def delete_comment(request: Request) -> JSONResponse:
     site = await site_of(request)
+    check_write(request, site)
     article = article_of(request)
     author = await known_author(request, site)
     if author is None:

@@ -17,6 +17,7 @@ from comments.web.common import (
     storable,
 )
 from comments.web.errors import ApiError
+from comments.web.writes import check_write
 
 REASON_MAX = 500
 
@@ -24,6 +25,7 @@ REASON_MAX = 500
 async def report(request: Request) -> JSONResponse:
     raw = await read_body(request)
     site = await site_of(request)
+    check_write(request, site)
     data = parse_json_object(raw) if raw.strip() else {}
     article = article_of(request)
     reason = data.get("reason", "")

@@ -12,7 +12,15 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from comments.settings import Settings
-from tests.conftest import REDIS_URL, Node, PrivateRedis, RunningServer, add_site, wait_until
+from tests.conftest import (
+    REDIS_URL,
+    Node,
+    PrivateRedis,
+    RunningServer,
+    add_site,
+    api_client,
+    wait_until,
+)
 from tests.live import Event, collect_until, post, recv_events, seqs, socket_url
 
 StartNode = Callable[[dict[str, str]], Node]
@@ -37,7 +45,7 @@ async def two_nodes(start_node: StartNode, env: dict[str, str]) -> tuple[Node, N
 
 
 def client(node: Node) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=node.url, timeout=10)
+    return api_client(node.url)
 
 
 async def connect(node: Node, since: int | None = None) -> ClientConnection:

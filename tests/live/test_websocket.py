@@ -340,6 +340,7 @@ async def test_reconnect_further_behind_than_the_queue_still_replays(
 # -- the handshake -----------------------------------------------------------------------
 
 SELF = "http://127.0.0.1:{port}"
+OWN = "https://comments.example"  # COMMENTS_PUBLIC_URL in these tests
 
 
 @pytest.mark.parametrize(
@@ -347,7 +348,9 @@ SELF = "http://127.0.0.1:{port}"
     [
         ("news", "", "https://partner.example", None),
         ("news", "", None, None),
-        ("news", "", SELF, None),
+        ("news", "", OWN, None),
+        ("news", "", SELF, 403),
+        ("news", "", "null", 403),
         ("news", "?since=0", "https://partner.example", None),
         ("news", "", "https://evil.example", 403),
         ("news", "", "http://partner.example", 403),
@@ -360,7 +363,9 @@ SELF = "http://127.0.0.1:{port}"
     ids=[
         "allowed-origin",
         "no-origin",
-        "own-origin",
+        "own-origin-configured",
+        "own-address-not-configured-403",
+        "null-origin-403",
         "allowed-origin-since",
         "foreign-origin-403",
         "wrong-scheme-origin-403",
@@ -379,7 +384,7 @@ async def test_handshake(
     origin: str | None,
     status: int | None,
 ) -> None:
-    server = await serve(start_server, one_config)
+    server = await serve(start_server, one_config.with_(own_origins=(OWN,)))
     url = f"{server.ws_url}/ws/v1/sites/{site}/articles/a{query}"
     headers = {"Origin": origin.format(port=server.port)} if origin else {}
     if status is not None:
@@ -394,6 +399,27 @@ async def test_handshake(
         assert await recv_events(ws) == [
             {"type": "comment.published", "seq": 1, "comment": comment}
         ]
+
+
+async def test_own_origin_never_comes_from_the_host_header(
+    one_config: Settings, start_server: StartServer
+) -> None:
+    """A page on evil.example whose DNS points at this server sends matching Host and
+    Origin: it is not the server's own (issue 13: it got 101)."""
+    settings = one_config.with_(own_origins=(OWN,), classifier="profanity-check")
+    server = await serve(start_server, settings)
+    for host in ("evil.example", f"evil.example:{server.port}"):
+        # Connected to this server, with the URL (so Host) and Origin of evil.example.
+        url = f"ws://{host}/ws/v1/sites/news/articles/a"
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(
+                url,
+                host="127.0.0.1",
+                port=server.port,
+                additional_headers={"Origin": f"http://{host}"},
+            )
+        assert refused.value.response.status_code == 403
+    assert server.node.hub.sockets == 0
 
 
 async def test_too_many_sockets_from_one_address(

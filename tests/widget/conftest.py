@@ -224,7 +224,11 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = tmp_path_factory.mktemp("widget") / "comments.db"
-    server = await serve(create_app(widget_settings(f"sqlite+aiosqlite:///{db}")))
+    # The console is the server's own page: its origin is the server's (as `comments
+    # serve` makes it without COMMENTS_PUBLIC_URL).
+    port = free_port()
+    settings = widget_settings(f"sqlite+aiosqlite:///{db}").serving_at("127.0.0.1", port)
+    server = await serve(create_app(settings), port)
     partner, stranger = PartnerSite(), PartnerSite()
     await partner.start()
     await stranger.start()

@@ -12,6 +12,7 @@ from playwright.async_api import Locator, Page, expect
 from comments.models import Author, Status
 from comments.store import create_store
 from comments.web.app import create_app
+from tests.api import stored_rows
 from tests.widget.conftest import (
     OpenPage,
     PartnerSite,
@@ -243,6 +244,55 @@ async def test_a_page_on_an_origin_the_site_does_not_allow_gets_nothing(
     # The partner page's post counts; the stranger's never reached the server.
     assert r.json()["counts"][article] == 2
     await screenshot(stranger, "stranger-origin")
+
+
+async def test_a_page_on_a_disallowed_origin_cannot_post_even_without_cors(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    """Issue 13: a no-cors text/plain POST is sent without a preflight, and got 201 and
+    was published. Now nothing a foreign page sends is stored; the partner's widget still
+    posts."""
+    await stack.add_site("writes")
+    article = "2025/07/writes"
+    stranger = await open_page(stack.stranger.add("writes.html", "<!doctype html><p>hostile"))
+    before = await stored_rows(stack.node.store)
+    probe = """async ([base, article]) => {
+      const url = base + '/api/v1/sites/writes/articles/' + encodeURIComponent(article)
+        + '/comments';
+      const body = JSON.stringify({body: 'posted by a hostile page', author_name: 'Mallory'});
+      const out = {};
+      // Opaque answer (no-cors): the page cannot see it, the server must refuse it.
+      const plain = await fetch(url, {method: 'POST', mode: 'no-cors',
+        headers: {'Content-Type': 'text/plain'}, body});
+      out.plain = plain.type;
+      try {
+        const r = await fetch(url, {method: 'POST',
+          headers: {'Content-Type': 'application/json'}, body});
+        out.cors = r.status;
+      } catch (e) { out.cors = 'blocked'; }
+      const form = await fetch(url, {method: 'POST', mode: 'no-cors',
+        body: new URLSearchParams({body})});
+      out.form = form.type;
+      return out;
+    }"""
+    assert await stranger.evaluate(probe, [stack.url, article]) == {
+        "plain": "opaque",
+        "cors": "blocked",
+        "form": "opaque",
+    }
+    async with stack.client() as http:
+        r = await http.get(f"/api/v1/sites/writes/counts?article={article}")
+    assert r.json()["counts"][article] == 0
+    assert await stored_rows(stack.node.store) == before  # not even held
+
+    # The widget on the allowed partner page posts, live.
+    reader = await open_page(stack.page("writes.html", site="writes", article=article))
+    await live(reader)
+    await write(reader, "From the partner's own page", name="Ana")
+    await expect(reader.locator("#comments .c-body")).to_have_text(["From the partner's own page"])
+    async with stack.client() as http:
+        r = await http.get(f"/api/v1/sites/writes/articles/{article}/comments")
+    assert [c["body"] for c in r.json()["comments"]] == ["From the partner's own page"]
 
 
 async def test_signed_in_reader_posts_under_their_sso_identity(
