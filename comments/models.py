@@ -28,6 +28,13 @@ class Status(StrEnum):
 class EventType(StrEnum):
     PUBLISHED = "comment.published"
     REMOVED = "comment.removed"
+    # Stands, in replays and gap fills, where an event of a since removed comment was:
+    # same seq (the stream stays contiguous), no body, no author.
+    REDACTED = "comment.redacted"
+
+
+# Events whose payload carries a comment's body and author: redacted when it leaves.
+TEXT_EVENTS = (EventType.PUBLISHED,)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,36 @@ def published_event(seq: int, comment: Comment) -> str:
 
 def removed_event(seq: int, comment_id: str) -> str:
     return dumps({"type": str(EventType.REMOVED), "seq": seq, "id": comment_id})
+
+
+def redacted_event(seq: int, comment_id: str) -> str:
+    return dumps({"type": str(EventType.REDACTED), "seq": seq, "id": comment_id})
+
+
+_REMOVED_PREFIX = f'{{"type":"{EventType.REMOVED}",'
+
+
+def removed_id(payload: str) -> str | None:
+    """The comment a ``comment.removed`` payload withdraws; None for any other event.
+
+    A prefix test first: every event passing through a hub is checked, removals are rare.
+    """
+    if not payload.startswith(_REMOVED_PREFIX):
+        return None
+    try:
+        comment_id = json.loads(payload).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return comment_id if isinstance(comment_id, str) else None
+
+
+def carries_comment(payload: str, comment_id: str) -> bool:
+    """Does this encoded event carry the comment (its body and author)?
+
+    ``"comment":{"id":…`` with bare quotes can only be the event's own structure: quotes
+    inside a body or a name are escaped (``\\"``) in the encoded text.
+    """
+    return f'"comment":{{"id":{dumps(comment_id)},' in payload
 
 
 def reset_event(seq: int) -> str:

@@ -20,7 +20,7 @@ from functools import cached_property
 
 from comments.infra.broker import Broker, BrokerUnavailable
 from comments.live.frames import text_frame
-from comments.models import batch_frame, reset_event
+from comments.models import batch_frame, carries_comment, redacted_event, removed_id, reset_event
 from comments.store import EventRow, Store, StoreUnavailable
 
 log = logging.getLogger("comments.hub")
@@ -68,6 +68,38 @@ def frame_of(events: list[tuple[int, str]]) -> Frame:
     # The rule ``take`` applies: each event after the first adds its length and a comma.
     whole = len(payloads) == 1 or sum(map(len, payloads)) + len(payloads) - 1 <= FRAME_MAX_CHARS
     return Frame(first=events[0][0], last=events[-1][0], payloads=payloads, text=text, whole=whole)
+
+
+def redact_events(
+    events: list[tuple[int, str]], comment_id: str, before: int
+) -> list[tuple[int, str]]:
+    """``events`` with those before seq ``before`` that carry the comment redacted."""
+    return [
+        (seq, redacted_event(seq, comment_id))
+        if seq < before and carries_comment(payload, comment_id)
+        else (seq, payload)
+        for seq, payload in events
+    ]
+
+
+class Redactor:
+    """Replaces the frames that carry a removed comment, each shared frame once."""
+
+    def __init__(self, comment_id: str, before: int) -> None:
+        self.comment_id = comment_id
+        self.before = before
+        self._done: dict[int, Frame] = {}  # id(frame) -> its replacement
+
+    def __call__(self, frame: Frame) -> Frame:
+        if not frame.payloads or frame.first >= self.before:
+            return frame
+        done = self._done.get(id(frame))
+        if done is None:
+            events = list(zip(range(frame.first, frame.last + 1), frame.payloads, strict=True))
+            cleaned = redact_events(events, self.comment_id, self.before)
+            done = frame if cleaned == events else frame_of(cleaned)
+            self._done[id(frame)] = done
+        return done
 
 
 class Subscriber:
@@ -193,6 +225,22 @@ class Subscriber:
             else:
                 self.push(frame)
         self._wake()
+
+    def redact(self, redactor: Redactor) -> None:
+        """Drop a removed comment's text from what waits for this socket."""
+        if self.frames:
+            self.frames[:] = [redactor(f) for f in self.frames]
+        if self._held:
+            self._held[:] = [redactor(f) for f in self._held]
+
+    def removals_held(self) -> set[str]:
+        """The comments removed by events that arrived while the replay was read."""
+        return {
+            cid
+            for frame in self._held
+            for p in frame.payloads
+            if (cid := removed_id(p)) is not None
+        }
 
     def take(self) -> str | None:
         """The next text to send, or None: what waits, as one frame of at most
@@ -341,7 +389,12 @@ class Hub:
                     )
                     start = since + 1
                     if rows:
-                        replay = [frame_of([(r.seq, r.payload) for r in rows])]
+                        events = [(r.seq, r.payload) for r in rows]
+                        # A comment removed while the rows were read (its removal is
+                        # among what arrived meanwhile) may still show its text in them.
+                        for cid in sub.removals_held() | self._removals_waiting(channel):
+                            events = redact_events(events, cid, current + 1)
+                        replay = [frame_of(events)]
             sub.start_live(replay, start)
         except BaseException:
             self.detach(sub)
@@ -425,13 +478,31 @@ class Hub:
         nxt = channel.last_seq + 1
         if nxt in channel.early:
             while nxt in channel.early:
-                channel.outbox.append((nxt, channel.early.pop(nxt)))
+                payload = channel.early.pop(nxt)
+                channel.outbox.append((nxt, payload))
                 channel.last_seq = nxt
+                gone = removed_id(payload)
+                if gone is not None:
+                    self._redact(channel, gone, nxt)
                 nxt += 1
             self._schedule_flush(channel)
         if channel.early and not channel.filling:
             channel.filling = True
             self._spawn(self._fill(channel, wait=True))
+
+    def _redact(self, channel: Channel, comment_id: str, removed_at: int) -> None:
+        """A comment left the stream at seq ``removed_at``: what this node still holds of
+        its earlier events (waiting to be sent, or to be flushed) loses its text. The
+        store was redacted in the removal's transaction; this covers the copies in
+        memory, on every node, since the removal reaches each by broker or by a read."""
+        channel.outbox = redact_events(channel.outbox, comment_id, removed_at)
+        redactor = Redactor(comment_id, removed_at)
+        for sub in channel.subscribers:
+            sub.redact(redactor)
+
+    @staticmethod
+    def _removals_waiting(channel: Channel) -> set[str]:
+        return {cid for _, p in channel.outbox if (cid := removed_id(p)) is not None}
 
     def _schedule_flush(self, channel: Channel) -> None:
         if channel.flush_scheduled:

@@ -26,11 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from comments.models import (
     GUEST_PREFIX,
+    TEXT_EVENTS,
     Author,
     Comment,
     EventType,
     Status,
     published_event,
+    redacted_event,
     removed_event,
     utcnow,
 )
@@ -483,6 +485,44 @@ class Store:
         )
         return published, ev
 
+    async def withdraw(self, conn: AsyncConnection, article_id: int, comment: Comment) -> EventRow:
+        """Take a published comment out of its article's stream: the one way a comment
+        leaves it (reject, delete; erasure and edits that withdraw are to call it too).
+
+        Its earlier events that carry its text become ``comment.redacted`` (same seq, no
+        body or author), so no replay or gap fill serves them again, and
+        ``comment.removed`` is appended; hubs redact their in-memory copies when that
+        event reaches them. Call it inside the transaction that changes the comment's
+        status, so no reader ever sees the removal without the redaction.
+
+        Only a published comment has unredacted events, all from its publication on:
+        the search starts at its seq (the primary key's range) rather than reading the
+        whole article's stream.
+        """
+        assert comment.seq is not None, "only a published comment is in the stream"
+        found = await conn.execute(
+            sa.select(events.c.seq).where(
+                events.c.article_id == article_id,
+                events.c.seq >= comment.seq,
+                events.c.comment_id == comment.id,
+                events.c.type.in_([str(t) for t in TEXT_EVENTS]),
+            )
+        )
+        redacted = [
+            {"b_seq": seq, "b_payload": redacted_event(seq, comment.id)} for seq in found.scalars()
+        ]
+        if redacted:
+            await conn.execute(
+                sa.update(events)
+                .where(events.c.article_id == article_id, events.c.seq == sa.bindparam("b_seq"))
+                .values(type=str(EventType.REDACTED), payload=sa.bindparam("b_payload")),
+                redacted,
+            )
+        seq = await self._next_seq(conn, article_id)
+        return await self._append_event(
+            conn, article_id, seq, EventType.REMOVED, comment.id, removed_event(seq, comment.id)
+        )
+
     async def transition(
         self,
         comment_id: str,
@@ -532,10 +572,7 @@ class Store:
                 return Change(comment=published, event=ev, previous=current.status)
             ev_row: EventRow | None = None
             if current.status is Status.PUBLISHED:
-                seq = await self._next_seq(conn, art_id)
-                ev_row = await self._append_event(
-                    conn, art_id, seq, EventType.REMOVED, comment_id, removed_event(seq, comment_id)
-                )
+                ev_row = await self.withdraw(conn, art_id, current)
             await self._set_status(conn, comment_id, to)
             return Change(
                 comment=_replace(current, status=to, seq=None),

@@ -323,3 +323,91 @@ async def test_long_backlog_leaves_in_bounded_frames(
     # Each frame stays under the cap (plus the batch envelope) and all are in order.
     assert all(len(t) <= FRAME_MAX_CHARS + 64 for t in texts)
     assert [s for t in texts for s in seqs(events_of(t))] == list(range(1, 81))
+
+
+# -- removed comments (issue 13: removed means removed) -----------------------------------
+
+
+def redacted(seq: int, comment_id: str) -> Event:
+    return {"type": "comment.redacted", "seq": seq, "id": comment_id}
+
+
+@pytest.mark.parametrize("heard", ["broker", "store"])
+async def test_a_removal_drops_the_text_a_socket_still_has_queued(
+    store: Store, author: Author, make_hub: HubFactory, heard: str
+) -> None:
+    """What a node holds in memory for a socket loses a removed comment's text when the
+    removal reaches the node: by broker message, or read from the store by a resync when
+    the message was lost."""
+    hub = await make_hub(gap_wait_s=30)
+    sub = await hub.attach(SITE, ARTICLE, None)
+    e1, e2 = await write_events(store, author, 2)
+    name = hub.channel_name(SITE, ARTICLE)
+    hub.broker.on_message(name, message(e1))
+    hub.broker.on_message(name, message(e2))
+    await wait_until(lambda: sub.frames)  # queued for the socket, not sent yet
+    gone = events_of(e2.payload)[0]["comment"]["id"]
+
+    change = await store.transition(gone, Status.REJECTED, allowed_from=[Status.PUBLISHED])
+    assert change is not None and change.event is not None
+    if heard == "broker":
+        hub.broker.on_message(name, message(change.event))
+    else:
+        hub.broker.on_resync()
+        await wait_until(lambda: hub.channels[name].last_seq == 3)
+    got = await events_until(sub, 3)
+    assert got == [
+        events_of(e1.payload)[0],
+        redacted(2, gone),
+        {"type": "comment.removed", "seq": 3, "id": gone},
+    ]
+
+
+class HeldReplays:
+    """The store, but a replay's rows (read at once) are handed over only when let go."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.read = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def events_since(self, *args: Any, **kwargs: Any) -> list[EventRow]:
+        rows: list[EventRow] = await self.store.events_since(*args, **kwargs)
+        if kwargs.get("until") is not None:  # a socket's replay (gap fills have no bound)
+            self.read.set()
+            await asyncio.wait_for(self.release.wait(), 10)
+        return rows
+
+
+async def test_a_replay_read_before_a_removal_is_redacted_before_it_is_sent(
+    store: Store, author: Author
+) -> None:
+    """A socket's replay rows were read just before the comment was removed; the removal
+    arrives while the replay is being prepared: the replay goes out redacted."""
+    e1, e2 = await write_events(store, author, 2)
+    gone = events_of(e2.payload)[0]["comment"]["id"]
+    held = HeldReplays(store)
+    broker = RecordingBroker()
+    hub = Hub(held, broker, channel_prefix="hubtest", resync_interval_s=0, gap_wait_s=30)  # type: ignore[arg-type]
+    broker.set_handlers(hub.on_message, hub.on_resync)
+    await hub.start()
+    try:
+        attaching = asyncio.create_task(hub.attach(SITE, ARTICLE, 0))
+        await asyncio.wait_for(held.read.wait(), 10)
+        change = await store.transition(gone, Status.DELETED, allowed_from=[Status.PUBLISHED])
+        assert change is not None and change.event is not None
+        hub.broker.on_message(hub.channel_name(SITE, ARTICLE), message(change.event))
+        await one_loop_turn()
+        held.release.set()
+        sub = await attaching
+        got = await events_until(sub, 3)
+        assert got == [
+            events_of(e1.payload)[0],
+            redacted(2, gone),
+            {"type": "comment.removed", "seq": 3, "id": gone},
+        ]
+    finally:
+        await hub.stop()

@@ -250,14 +250,16 @@ async def test_deleting_own_comment_sends_removed(
         (event,) = await recv_events(ws)
         assert event["seq"] == 3 and event["comment"] == second["comment"]
 
-    # A page opened later replays the removal in its place.
+    # A page opened later replays the removal in its place, and the removed comment's
+    # publication without its text (docs/api.md, "Removed comments").
     async with websockets.connect(socket_url(server.ws_url, "news", article, 0)) as ws:
         got = await collect_until(ws, 3)
     assert [(e["type"], e["seq"]) for e in got] == [
-        ("comment.published", 1),
+        ("comment.redacted", 1),
         ("comment.removed", 2),
         ("comment.published", 3),
     ]
+    assert got[0] == {"type": "comment.redacted", "seq": 1, "id": comment_id}
 
 
 # -- slow consumers ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +149,70 @@ async def test_nodes_starting_together_on_an_empty_database_all_migrate(
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_upgrading_redacts_events_of_comments_removed_before(fresh_store: Store) -> None:
+    """Removals under earlier releases left the comment's text in its published event:
+    migration 0003 redacts it, and leaves the events of published comments alone."""
+    from alembic import command
+
+    from comments.models import Status, redacted_event
+    from comments.store.tables import comments, events
+
+    def upgrade_to(revision: str) -> Callable[[Connection], None]:
+        return lambda conn: command.upgrade(alembic_config(conn), revision)
+
+    async with fresh_store.engine.begin() as conn:
+        await conn.run_sync(upgrade_to("0002"))
+    await fresh_store.create_site("news", {})
+    author, _ = await fresh_store.create_guest("news", "Zelda")
+    posted = []
+    for body in ("kept", "my phone number is 555-0100", "rejected, then approved"):
+        comment, _ = await fresh_store.create_comment(
+            site="news",
+            article="a",
+            author=author,
+            body=body,
+            parent=None,
+            status=Status.PUBLISHED,
+        )
+        posted.append(comment)
+    kept, gone, back = posted
+    # What an earlier release left: removed (gone), removed then published anew (back),
+    # with the old events' text in place.
+    async with fresh_store.engine.begin() as conn:
+        await conn.execute(
+            sa.update(comments).where(comments.c.id == gone.id).values(status="deleted", seq=None)
+        )
+        await conn.execute(sa.update(comments).where(comments.c.id == back.id).values(seq=5))
+        art = (await conn.execute(sa.select(events.c.article_id).limit(1))).scalar_one()
+        for seq, kind, cid in ((4, "comment.removed", gone.id), (5, "comment.published", back.id)):
+            await conn.execute(
+                sa.insert(events).values(
+                    article_id=art,
+                    seq=seq,
+                    type=kind,
+                    comment_id=cid,
+                    payload=f"event {seq}",
+                    created_at=kept.created_at,
+                )
+            )
+
+    async with fresh_store.engine.begin() as conn:
+        await conn.run_sync(upgrade_to("head"))
+        rows = (
+            await conn.execute(
+                sa.select(events.c.seq, events.c.type, events.c.payload).order_by(events.c.seq)
+            )
+        ).all()
+    assert [(r.seq, r.type) for r in rows] == [
+        (1, "comment.published"),
+        (2, "comment.redacted"),
+        (3, "comment.redacted"),
+        (4, "comment.removed"),
+        (5, "comment.published"),
+    ]
+    assert "kept" in rows[0].payload
+    assert rows[1].payload == redacted_event(2, gone.id)
+    assert rows[2].payload == redacted_event(3, back.id)
+    assert rows[4].payload == "event 5"

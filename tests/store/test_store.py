@@ -25,6 +25,7 @@ from comments.models import (
     EventType,
     Status,
     published_event,
+    redacted_event,
     removed_event,
     utcnow,
 )
@@ -295,17 +296,51 @@ async def test_withdrawing_a_published_comment_writes_removed(
         "id": gone.id,
     }
 
+    # Its publication is redacted in the same transaction: same seq, no body or author.
     rows = await stored_events(store, "a")
     assert [(r.seq, r.type, r.comment_id) for r in rows] == [
         (1, "comment.published", kept.id),
-        (2, "comment.published", gone.id),
+        (2, "comment.redacted", gone.id),
         (3, "comment.removed", gone.id),
     ]
+    assert rows[1].payload == redacted_event(2, gone.id)
+    assert json.loads(rows[1].payload) == {"type": "comment.redacted", "seq": 2, "id": gone.id}
+    assert kept.body in rows[0].payload
     stored = await store.get_comment(gone.id)
     assert stored is not None and stored.status is to
     assert await published_ids(store, "a") == [kept.id]
     assert await store.counts(SITE, ["a"]) == {"a": 1}
     assert await last_seq(store, "a") == 3
+
+
+async def test_a_rejected_comment_approved_again_gets_a_new_event_the_old_stays_redacted(
+    store: Store, ana: Author
+) -> None:
+    c = await post(store, ana, "a")
+    for to, allowed in (
+        (Status.REJECTED, [Status.PUBLISHED]),
+        (Status.PUBLISHED, [Status.REJECTED]),
+        (Status.REJECTED, [Status.PUBLISHED]),
+        (Status.PUBLISHED, [Status.REJECTED]),
+    ):
+        assert await store.transition(c.id, to, allowed_from=allowed) is not None
+    rows = await stored_events(store, "a")
+    assert [(r.seq, r.type) for r in rows] == [
+        (1, "comment.redacted"),
+        (2, "comment.removed"),
+        (3, "comment.redacted"),
+        (4, "comment.removed"),
+        (5, "comment.published"),
+    ]
+    assert c.body in rows[-1].payload
+    assert [r.payload for r in rows[:4]] == [
+        redacted_event(1, c.id),
+        removed_event(2, c.id),
+        redacted_event(3, c.id),
+        removed_event(4, c.id),
+    ]
+    again = await store.get_comment(c.id)
+    assert again is not None and again.seq == 5
 
 
 async def test_deciding_an_unpublished_comment_writes_no_event(store: Store, ana: Author) -> None:
@@ -621,12 +656,18 @@ async def test_events_since_replays_the_log(store: Store, ana: Author) -> None:
     )
     assert change is not None and change.event is not None
     written.append(change.event)
+    # The rejected comment's publication is served redacted from now on (same seq).
+    written[1] = EventRow(seq=2, payload=redacted_event(2, change.comment.id))
     await post(store, ana, "b")
     await post(store, otto, "a", site="other")
 
     assert await store.events_since(SITE, "a", 0, limit=100) == written
-    assert [json.loads(e.payload)["type"] for e in written] == [str(EventType.PUBLISHED)] * 4 + [
-        str(EventType.REMOVED)
+    assert [json.loads(e.payload)["type"] for e in written] == [
+        str(EventType.PUBLISHED),
+        str(EventType.REDACTED),
+        str(EventType.PUBLISHED),
+        str(EventType.PUBLISHED),
+        str(EventType.REMOVED),
     ]
     assert await store.events_since(SITE, "a", 2, limit=2) == written[2:4]
     assert await store.events_since(SITE, "a", 1, limit=100, until=3) == written[1:3]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from comments.models import Author, Status
+from comments.models import Author, Comment, Status
 from comments.store import create_store
 from comments.web.app import create_app
 from tests.api import stored_rows
@@ -654,3 +654,64 @@ async def test_count_js_fills_every_counter_on_a_listing_page(
     )
     await expect(page.locator("[data-comments-count]")).to_have_text(["2", "1", "0", "2"])
     await screenshot(page, "count-listing")
+
+
+async def test_widget_skips_redacted_events_and_keeps_its_cursor(
+    open_page: OpenPage, tmp_path: Path
+) -> None:
+    """Away while a comment came and went, the widget resumes with a replay that holds
+    ``comment.redacted`` where that comment was: it shows nothing of it, and its cursor
+    moves past it (the next reconnect asks for what follows)."""
+    partner = PartnerSite()
+    await partner.start()
+    db = f"sqlite+aiosqlite:///{tmp_path / 'redacted.db'}"
+    server = await serve(create_app(widget_settings(db)))
+    port = server.port
+    store = create_store(db)
+    try:
+        await store.create_site("redact", {"guests": True, "origins": [partner.origin]})
+        article = "2025/07/redacted"
+        guest, _ = await store.create_guest("redact", "Ola")
+
+        async def publish(text: str) -> Comment:
+            comment, _ = await store.create_comment(
+                site="redact",
+                article=article,
+                author=guest,
+                body=text,
+                parent=None,
+                status=Status.PUBLISHED,
+            )
+            return comment
+
+        for text in ("one", "two"):
+            await publish(text)
+        url = partner.add("redacted.html", partner_page(server.url, site="redact", article=article))
+        page = await open_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        await page.goto(url)
+        await live(page)
+        assert sockets[-1].endswith("?since=2")
+
+        # Away: a comment is published (3) and rejected (4: 3 is redacted), then 5.
+        await server.stop()
+        gone = await publish("my phone number is 555-0100, oops")
+        assert await store.transition(gone.id, Status.REJECTED, allowed_from=[Status.PUBLISHED])
+        await publish("five")
+        server = await serve(create_app(widget_settings(db)), port)
+        await expect(page.locator("#comments .c-body")).to_have_text(["one", "two", "five"])
+        await live(page)
+        assert sockets[-1].endswith("?since=2")
+        await expect(page.locator("#comments h2")).to_contain_text("(3)")
+
+        await server.stop()
+        server = await serve(create_app(widget_settings(db)), port)
+        await live(page)
+        assert sockets[-1].endswith("?since=5"), sockets
+        assert "555-0100" not in await page.locator("#comments").inner_text()
+    finally:
+        await store.close()
+        await server.stop()
+        assert partner.running is not None
+        await partner.running.stop()
