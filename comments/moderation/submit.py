@@ -20,7 +20,7 @@ from comments.moderation.networks import NetworkKeys
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store import Store
-from comments.store.review import SHADOW_REASON, ReviewStore
+from comments.store.review import NETWORK_SHADOW_REASON, SHADOW_REASON, ReviewStore
 from comments.store.store import NotFound
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
@@ -115,7 +115,7 @@ class Posting:
             Refused: ``banned``, ``closed``, ``duplicate``, ``unknown_parent``,
                 ``rate_limited``.
         """
-        shadow = False
+        shadow, reason = False, SHADOW_REASON
         if author is not None:
             state = await self.review.author_state(sub.site.slug, author.id)
             if state.banned:
@@ -129,7 +129,8 @@ class Posting:
             )
             if found == "banned":
                 raise Refused(Code.BANNED, "you can no longer comment on this site")
-            shadow = shadow or found == "shadow"
+            if found == "shadow" and not shadow:
+                shadow, reason = True, NETWORK_SHADOW_REASON
         article = await self.store.get_article(sub.site.slug, sub.article)
         if article is not None and article.closed:
             raise Refused(Code.CLOSED, "this article is closed for comments")
@@ -156,7 +157,7 @@ class Posting:
                 parent=sub.parent,
                 network_key=network,
                 status=Status.SHADOWED if shadow else Status.PENDING,
-                reasons=[SHADOW_REASON] if shadow else (),
+                reasons=[reason] if shadow else (),
             )
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None

@@ -26,6 +26,7 @@ SCOPES = (SCOPE_AUTHOR, SCOPE_NETWORK)
 # The networks a ban covers: those of the author's most recent comments, at most this many.
 BAN_NETWORKS_MAX = 50
 SHADOW_REASON = "author is shadow-banned: shown only to its author"
+NETWORK_SHADOW_REASON = "posted from a shadow-banned network: shown only to its author"
 
 
 @dataclass(frozen=True)
