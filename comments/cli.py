@@ -175,6 +175,37 @@ def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_store(settings, run))
 
 
+#: Who the audit log names for a change made on the command line.
+CLI_ACTOR = "cli"
+
+
+def cmd_ban(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.errors import Refused
+    from comments.store.review import ReviewStore
+
+    async def run(store: Store) -> int:
+        if await store.get_site(args.site) is None:
+            raise CliError(f"no site {args.site!r}")
+        review = ReviewStore(store)
+        if args.ban_command == "list":
+            bans = await review.bans(args.site)
+            print(json.dumps({"bans": [b.to_json() for b in bans]}, indent=2))
+            return 0
+        # The use case, not the table: the audit log keeps the change as for moderators.
+        from comments.moderation.review import lift_ban
+
+        try:
+            lifted = await lift_ban(review, CLI_ACTOR, args.site, args.author)
+        except Refused:
+            raise CliError(f"no author {args.author!r} on {args.site!r}") from None
+        if lifted is None:
+            raise CliError(f"{args.author!r} is not banned on {args.site!r}")
+        print(f"unbanned {args.author} on {args.site}")
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from comments.observability.logs import setup_logging
     from comments.scoring.worker import run_worker
@@ -342,6 +373,30 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", help="the moderator's name")
         p.add_argument("--site", required=True, help="the site they moderate")
     moderator.set_defaults(func=cmd_moderator)
+
+    ban = sub.add_parser(
+        "ban",
+        help="list and lift bans",
+        description="List a site's active bans, or lift one. Moderators ban from the "
+        "console or the API; every lift is in the site's audit log (as 'cli').",
+    )
+    ban_sub = ban.add_subparsers(dest="ban_command", required=True, metavar="ACTION")
+    ban_list = ban_sub.add_parser(
+        "list",
+        help="print the site's active bans as JSON",
+        description="Print the site's active bans, newest first, as JSON: author, name, "
+        "scope, shadow, until, reason, by, at (what GET …/bans answers).",
+    )
+    ban_list.add_argument("--site", required=True, help="the site")
+    ban_remove = ban_sub.add_parser(
+        "remove",
+        help="lift an author's ban",
+        description="Lift an author's ban at once; its network keys are deleted. Fails "
+        "when the author is unknown or not banned.",
+    )
+    ban_remove.add_argument("author", metavar="AUTHOR", help="the author id (as listed)")
+    ban_remove.add_argument("--site", required=True, help="the site")
+    ban.set_defaults(func=cmd_ban)
 
     model = sub.add_parser(
         "model",

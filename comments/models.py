@@ -23,6 +23,9 @@ class Status(StrEnum):
     HELD = "held"
     REJECTED = "rejected"
     DELETED = "deleted"  # withdrawn by its author; listed nowhere
+    # By a shadow-banned author: shown to that author alone, as published; in the
+    # moderators' queue; never in an event, a count or another reader's page.
+    SHADOWED = "shadowed"
 
 
 class EventType(StrEnum):
@@ -60,10 +63,19 @@ class Comment:
     seq: int | None
     created_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, as_author: bool = False) -> dict[str, Any]:
+        """The wire form. ``as_author``: for the comment's own author, to whom a shadowed
+        comment looks published (with the seq it would sit after); to anyone else it is
+        held (moderators) or absent (readers: public paths never select it)."""
         # Deleted comments leave the public API as "rejected": docs/api.md fixes three
         # statuses and clients must not meet a fourth.
-        status = Status.REJECTED if self.status is Status.DELETED else self.status
+        status: Status = self.status
+        seq = self.seq
+        if status is Status.DELETED:
+            status = Status.REJECTED
+        elif status is Status.SHADOWED:
+            status = Status.PUBLISHED if as_author else Status.HELD
+            seq = self.seq if as_author else None
         return {
             "id": self.id,
             "site": self.site,
@@ -72,7 +84,7 @@ class Comment:
             "author": {"id": self.author.id, "name": self.author.name},
             "body": self.body,
             "status": str(status),
-            "seq": self.seq,
+            "seq": seq,
             "created_at": format_time(self.created_at),
         }
 

@@ -22,6 +22,7 @@ from comments.infra.ratelimit import RateLimiter, create_limiter
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
+from comments.moderation.networks import NetworkKeys
 from comments.moderation.report import Reporting
 from comments.moderation.review import Reviewing
 from comments.moderation.submit import Posting
@@ -36,6 +37,8 @@ from comments.store.review import ReviewStore
 log = logging.getLogger("comments.node")
 
 Role = Literal["node", "worker"]
+# How often bans past their time are ended (their network keys deleted).
+BAN_SWEEP_S = 60.0
 
 
 @dataclass
@@ -53,10 +56,12 @@ class Node:
     posting: Posting
     reviewing: Reviewing
     reporting: Reporting
+    networks: NetworkKeys
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
     _recovery: asyncio.Task[None] | None = None
+    _sweeper: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, role: Role = "node") -> Node:
@@ -93,6 +98,7 @@ class Node:
         else:
             scorer = Scorer.from_settings(settings, latency=metrics.scoring_seconds)
         sites = SiteCache(store, settings.site_cache_s)
+        networks = NetworkKeys()
         # Shared through Redis when the nodes share a Redis broker.
         limiter = create_limiter(settings.broker_url, settings.channel_prefix)
         decider = Decider(
@@ -124,11 +130,18 @@ class Node:
                 decider=decider,
                 hub=hub,
                 metrics=metrics,
+                networks=networks,
             ),
             reviewing=Reviewing(store=store, review=review, hub=hub, feed=feed),
             reporting=Reporting(
-                store=store, review=review, limiter=limiter, feed=feed, metrics=metrics
+                store=store,
+                review=review,
+                limiter=limiter,
+                feed=feed,
+                metrics=metrics,
+                networks=networks,
             ),
+            networks=networks,
             dispatcher=dispatcher,
         )
 
@@ -140,6 +153,7 @@ class Node:
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await self.store.migrate()
+        await self.load_secret()
         await self.scorer.load()
         await self.hub.start()
         if self.dispatcher is not None:
@@ -150,6 +164,15 @@ class Node:
         # With workers, the recovery pass is theirs: they hold the classifier.
         if self.settings.recover_interval_s > 0 and self.dispatcher is None:
             self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
+        self._sweeper = asyncio.create_task(self._sweep_bans_forever(), name="ban-sweeper")
+
+    async def load_secret(self) -> None:
+        """The network-key secret: COMMENTS_SECRET_KEY, else the one the first node
+        generated and kept in the database (every node must hash alike)."""
+        secret = self.settings.secret_key
+        if not secret:
+            secret = await self.store.shared_secret("network_key")
+        self.networks.set_secret(secret.encode())
 
     async def classifier_status(self) -> dict[str, str]:
         """What ``/readyz`` says about scoring: the model here, or the workers."""
@@ -169,10 +192,11 @@ class Node:
         }
 
     async def stop(self) -> None:
-        if self._recovery is not None:
-            self._recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery
+        for task in (self._recovery, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.feed.close()
         await self.hub.stop()
         await self.scorer.close()
@@ -196,6 +220,18 @@ class Node:
             except Exception:
                 log.exception("recovery pass failed; retrying")
             await asyncio.sleep(self.settings.recover_interval_s)
+
+    async def _sweep_bans_forever(self) -> None:
+        """End bans whose time is up, so their network keys do not outlive them (a ban
+        past its time refuses nothing meanwhile: every check compares ``until``)."""
+        while True:
+            try:
+                ended = await self.review.purge_expired_bans()
+                if ended:
+                    log.info("%d ban(s) ended; their network keys are deleted", ended)
+            except Exception:
+                log.exception("ending expired bans failed; retrying")
+            await asyncio.sleep(BAN_SWEEP_S)
 
 
 def _route_broker(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # The classifier factory's table of names; importing it does not import torch.
@@ -79,6 +79,20 @@ def _networks(env: Mapping[str, str], name: str, default: str) -> str:
                 raise SettingsError(
                     f"{name} takes addresses or networks (CIDR), comma-separated; got {part!r}"
                 ) from None
+    return raw
+
+
+SECRET_MIN = 32
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) < SECRET_MIN:
+        raise SettingsError(
+            f"{name} must be at least {SECRET_MIN} characters (e.g. `openssl rand -hex 32`)"
+        )
     return raw
 
 
@@ -182,6 +196,10 @@ class Settings:
     own_origins: tuple[str, ...] = ()
     # Refuse SSO tokens whose exp is further ahead than this (0: no maximum).
     sso_max_ttl_s: int = SSO_MAX_TTL_S
+    # The key of the network keys (HMAC-SHA256 of a reader's network): kept out of the
+    # database, a stolen database cannot be matched against addresses. None: one is
+    # generated and kept in the database, shared by every node.
+    secret_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +248,7 @@ class Settings:
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
             own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
             sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),
+            secret_key=_secret(env, "COMMENTS_SECRET_KEY"),
         )
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):
             raise SettingsError(

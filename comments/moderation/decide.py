@@ -19,7 +19,7 @@ from comments.scoring.queue import Dispatcher
 from comments.scoring.scorer import Scorer
 from comments.sites import Site, SiteCache
 from comments.store import Store
-from comments.store.review import ReviewStore
+from comments.store.review import SHADOW_REASON, ReviewStore
 
 
 class Decider:
@@ -128,11 +128,16 @@ class Decider:
             policy.Action.HOLD: Status.HELD,
             policy.Action.REJECT: Status.REJECTED,
         }[decision.action]
+        reasons = list(decision.reasons)
         # Held without a score, whatever else held it: re-scored when the classifier is
         # back, so moderators see real scores (and clean comments are published).
         unscored = decision.action is policy.Action.HOLD and policy.CLASSIFIER_UNAVAILABLE in (
             decision.reasons
         )
+        if author.shadowed and to is not Status.REJECTED:
+            # Shadow-banned while it waited: its author alone sees it, as published.
+            to, unscored = Status.SHADOWED, False
+            reasons.append(SHADOW_REASON)
         if rescoring and unscored:
             return None  # still no score: leave it as it is
         change = await self.store.transition(
@@ -142,7 +147,7 @@ class Decider:
             only_unscored=rescoring,
             values={
                 "scores": json.dumps(scores or {}),
-                "reasons": json.dumps(list(decision.reasons)),
+                "reasons": json.dumps(reasons),
                 "unscored": unscored,
             },
         )
@@ -152,11 +157,24 @@ class Decider:
             self.hub.publish(comment.site, comment.article, change.event)
         if rescoring:
             self.feed.publish(comment.site, {"type": "queue.removed", "id": comment.id})
-        if to is Status.HELD:
+        if to in (Status.HELD, Status.SHADOWED):
             item = await self.review.item(comment.id)
             if item is not None:
                 self.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})
         return change.comment
+
+    async def shadowed(self, comment: Comment) -> None:
+        """A shadow-banned author's new comment, stored SHADOWED already (never pending,
+        so no recovery pass can publish it): scored when this process has a classifier,
+        so moderators see how bad it is, then put in their live queue."""
+        if self.dispatcher is None and self.scorer.usable:
+            scores = await self.scorer.score(comment.body)
+            if scores:
+                await self.store.set_scores(comment.id, scores)
+        item = await self.review.item(comment.id)
+        if item is not None:
+            self.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})
+        self.metrics.posts.inc(decision=str(Status.SHADOWED), code="")
 
     async def recover(self, *, pending_after: timedelta, batch: int = 50) -> int:
         """Decide what was left undecided (a node died mid-post) and re-score comments

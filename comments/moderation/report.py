@@ -7,6 +7,7 @@ from comments.errors import Code, Refused
 from comments.infra.ratelimit import RateLimiter
 from comments.live.feed import ModerationFeed
 from comments.models import Author, Comment, Status
+from comments.moderation.networks import NetworkKeys
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store import Store
@@ -25,12 +26,14 @@ class Reporting:
         limiter: RateLimiter,
         feed: ModerationFeed,
         metrics: Metrics,
+        networks: NetworkKeys,
     ) -> None:
         self.store = store
         self.review = review
         self.limiter = limiter
         self.feed = feed
         self.metrics = metrics
+        self.networks = networks
 
     async def reportable(self, site: Site, article: str, comment_id: str) -> Comment:
         """The published comment a reader wants to report.
@@ -51,13 +54,14 @@ class Reporting:
     async def report(
         self, site: Site, comment: Comment, author: Author | None, client_ip: str, reason: str
     ) -> None:
-        """Count one report of ``comment``: one per reader (a signed-in or guest reader by
-        id, anyone else by address).
+        """Count one report of ``comment``: one per person. A signed-in reader counts by
+        identity; guests and anonymous readers by network (its key, never the address),
+        so that guest identities minted by the dozen from one address count once.
 
         Raises:
             Refused: ``rate_limited``.
         """
-        reporter = author.id if author is not None else f"ip:{client_ip}"
+        reporter = self._reporter(site, author, client_ip)
         # Per address, and per reader too: one reader may report from many addresses.
         checks = {"report": (f"report:{site.slug}:{client_ip}", PER_MINUTE)}
         if author is not None:
@@ -74,6 +78,15 @@ class Reporting:
             item = await self.review.item(comment.id)
             if item is not None:
                 self.feed.publish(site.slug, {"type": "queue.added", "item": item.to_json()})
+
+    def _reporter(self, site: Site, author: Author | None, client_ip: str) -> str:
+        if author is not None and not author.is_guest:
+            return author.id
+        network = self.networks.key(site.slug, client_ip)
+        if network is not None:
+            return f"net:{network}"
+        # No address at all (not over TCP): the guest, else one shared anonymous reader.
+        return author.id if author is not None else "anonymous"
 
     def _count_refusal(self, limit: str) -> None:
         self.metrics.rate_limited.inc(limit=limit)

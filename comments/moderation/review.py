@@ -18,17 +18,21 @@ from comments.models import Comment, Status
 from comments.moderation import policy
 from comments.sites import Site
 from comments.store import Store
-from comments.store.review import Moderator, ReviewItem, ReviewStore
+from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
 
 
 def sort_queue(items: list[ReviewItem], site: Site) -> list[ReviewItem]:
-    """Riskiest first; comments without scores (classifier away) before all."""
+    """Riskiest first; comments without scores (classifier away) before all; comments
+    of shadow-banned authors (seen by nobody but their author) after the rest."""
     thresholds = site.settings["thresholds"]
     return sorted(
         items,
-        key=lambda i: policy.queue_key(policy.risk(i.scores or None, thresholds)),
+        key=lambda i: (
+            i.comment.status is Status.SHADOWED,
+            policy.queue_key(policy.risk(i.scores or None, thresholds)),
+        ),
     )
 
 
@@ -80,8 +84,8 @@ class Reviewing:
                     moderator, "approve", comment, {"reports_cleared": item.reports}
                 )
                 return comment
-            if comment.status not in (Status.HELD, Status.REJECTED):
-                raise Conflict(comment, f"this comment is {comment.status} already")
+            if comment.status not in (Status.HELD, Status.REJECTED, Status.SHADOWED):
+                raise Conflict(comment, f"this comment is {_shown(comment)} already")
             await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
                 comment.id,
@@ -108,8 +112,8 @@ class Reviewing:
         async with self.review.deciding(comment_id):
             item = await self.comment_for(moderator, comment_id)
             comment = item.comment
-            if comment.status not in (Status.HELD, Status.PUBLISHED):
-                raise Conflict(comment, f"this comment is {comment.status} already")
+            if comment.status not in (Status.HELD, Status.PUBLISHED, Status.SHADOWED):
+                raise Conflict(comment, f"this comment is {_shown(comment)} already")
             if item.reports == 0:  # a reported comment is back in the queue: a new case
                 await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
@@ -132,7 +136,7 @@ class Reviewing:
         publish it and withdraw it again: the second one is told it was decided. The same
         moderator may change their mind; a comment reported since is a new case.
         """
-        if comment.status is Status.HELD:
+        if comment.status in (Status.HELD, Status.SHADOWED):
             return  # nobody decided it yet
         last = await self.review.last_decision(comment.site, comment.id)
         if (
@@ -155,29 +159,49 @@ class Reviewing:
             moderator.site, moderator.name, action, f"comment:{comment.id}", detail
         )
 
-    async def set_ban(
+    async def ban(
         self,
-        moderator: Moderator,
+        moderator: str,
         site: str,
         author_id: str,
         *,
-        banned: bool,
         reason: str = "",
         until: datetime | None = None,
-    ) -> None:
-        found = await self.review.set_ban(
-            site, author_id, banned=banned, reason=reason, until=until
+        scope: str | None = None,
+        shadow: bool = False,
+    ) -> Ban:
+        """Ban (or re-ban) an author; the audit log keeps the old ban and the new one.
+        ``moderator`` is who did it: a moderator's name, or ``cli`` for an operator.
+
+        Raises:
+            Refused: ``not_found``.
+        """
+        result = await self.review.ban(
+            site, author_id, by=moderator, reason=reason, until=until, scope=scope, shadow=shadow
         )
-        if not found:
+        if result is None:
             raise Refused(Code.NOT_FOUND, "no such author on this site")
-        detail: dict[str, Any] = {"reason": reason, "until": until.isoformat() if until else None}
+        old, new = result
         await self.review.audit(
             site,
-            moderator.name,
-            "ban" if banned else "unban",
+            moderator,
+            "ban",
             f"author:{author_id}",
-            detail if banned else {},
+            {"old": None if old is None else old.summary(), "new": new.summary()},
         )
+        return new
+
+    async def unban(self, moderator: str, site: str, author_id: str) -> Ban | None:
+        """Lift an author's ban (and forget its network keys); the ban lifted, or None
+        when there was none. Only a lifted ban is an audit entry.
+
+        Raises:
+            Refused: ``not_found``.
+        """
+        return await lift_ban(self.review, moderator, site, author_id)
+
+    async def bans(self, site: str) -> list[Ban]:
+        return await self.review.bans(site)
 
     async def set_article(
         self,
@@ -201,3 +225,25 @@ class Reviewing:
             "closed": row.closed,
             "premoderated": row.premoderated,
         }
+
+
+def _shown(comment: Comment) -> str:
+    # A moderator is told what the API shows: a shadowed comment is held for all but one.
+    return str(comment.to_json()["status"])
+
+
+async def lift_ban(review: ReviewStore, actor: str, site: str, author_id: str) -> Ban | None:
+    """Lift an author's ban (moderators, and ``comments ban remove`` as ``cli``); the
+    ban lifted, or None when there was none.
+
+    Raises:
+        Refused: ``not_found``.
+    """
+    found, old = await review.unban(site, author_id)
+    if not found:
+        raise Refused(Code.NOT_FOUND, "no such author on this site")
+    if old is not None:
+        await review.audit(
+            site, actor, "unban", f"author:{author_id}", {"old": old.summary(), "new": None}
+        )
+    return old

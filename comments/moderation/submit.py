@@ -16,10 +16,11 @@ from comments.live.hub import Hub
 from comments.models import Author, Comment, Status
 from comments.moderation import policy
 from comments.moderation.decide import Decider
+from comments.moderation.networks import NetworkKeys
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store import Store
-from comments.store.review import ReviewStore
+from comments.store.review import NETWORK_SHADOW_REASON, SHADOW_REASON, ReviewStore
 from comments.store.store import NotFound
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
@@ -68,6 +69,7 @@ class Posting:
         decider: Decider,
         hub: Hub,
         metrics: Metrics,
+        networks: NetworkKeys,
     ) -> None:
         self.store = store
         self.review = review
@@ -75,8 +77,9 @@ class Posting:
         self.decider = decider
         self.hub = hub
         self.metrics = metrics
+        self.networks = networks
 
-    async def check_parent(self, sub: Submission) -> None:
+    async def check_parent(self, sub: Submission, author: Author | None = None) -> None:
         """Raises: Refused ``unknown_parent``."""
         if sub.parent is None:
             return
@@ -85,7 +88,15 @@ class Posting:
             parent is None
             or parent.site != sub.site.slug
             or parent.article != sub.article
-            or parent.status is not Status.PUBLISHED
+            or not (
+                parent.status is Status.PUBLISHED
+                # A shadowed comment looks published to its author, who may answer it.
+                or (
+                    parent.status is Status.SHADOWED
+                    and author is not None
+                    and parent.author.id == author.id
+                )
+            )
         ):
             raise unknown_parent()
 
@@ -97,14 +108,29 @@ class Posting:
         ``author`` is the verified identity, or None with ``new_guest_name`` set for a
         guest posting for the first time (created only once every check has passed).
 
+        A shadow-banned author (or a guest on a network shadow-banned with its author)
+        is answered as if published; the comment is stored SHADOWED for them alone.
+
         Raises:
             Refused: ``banned``, ``closed``, ``duplicate``, ``unknown_parent``,
                 ``rate_limited``.
         """
+        shadow, reason = False, SHADOW_REASON
         if author is not None:
             state = await self.review.author_state(sub.site.slug, author.id)
             if state.banned:
                 raise Refused(Code.BANNED, "you can no longer comment on this site")
+            shadow = state.shadowed
+        network = self.networks.key(sub.site.slug, sub.client_ip)
+        if network is not None and (author is None or author.is_guest):
+            # Signed-in readers are vouched for by the partner: a network ban is for guests.
+            found = await self.review.network_ban(
+                sub.site.slug, network, None if author is None else author.id
+            )
+            if found == "banned":
+                raise Refused(Code.BANNED, "you can no longer comment on this site")
+            if found == "shadow" and not shadow:
+                shadow, reason = True, NETWORK_SHADOW_REASON
         article = await self.store.get_article(sub.site.slug, sub.article)
         if article is not None and article.closed:
             raise Refused(Code.CLOSED, "this article is closed for comments")
@@ -129,9 +155,15 @@ class Posting:
                 author=author,
                 body=sub.body,
                 parent=sub.parent,
+                network_key=network,
+                status=Status.SHADOWED if shadow else Status.PENDING,
+                reasons=[reason] if shadow else (),
             )
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None
+        if shadow:
+            await self.decider.shadowed(comment)
+            return Submitted(comment=comment, guest_token=guest_token)
         decided = await self.decider.first_decision(comment, sub.site)
         return Submitted(comment=decided, guest_token=guest_token)
 
@@ -151,7 +183,13 @@ class Posting:
         change = await self.store.transition(
             comment_id,
             Status.DELETED,
-            allowed_from=[Status.PENDING, Status.PUBLISHED, Status.HELD, Status.REJECTED],
+            allowed_from=[
+                Status.PENDING,
+                Status.PUBLISHED,
+                Status.HELD,
+                Status.REJECTED,
+                Status.SHADOWED,
+            ],
         )
         if change is None:
             raise Refused(Code.NOT_FOUND, "this comment was deleted already")

@@ -167,7 +167,8 @@ class Metrics:
     def __init__(self) -> None:
         self.posts = Counter(
             "comments_posts_total",
-            "Comment posts by outcome: decision published, held or rejected (code empty), "
+            "Comment posts by outcome: decision published, held, rejected or shadowed (code "
+            "empty), "
             "or refused with the error code it got.",
             ["decision", "code"],
         )

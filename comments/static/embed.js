@@ -600,10 +600,12 @@
 
     function load() {
       var q = '?order=newest&limit=' + PAGE;
+      // The thread and its count are asked for as this reader (their guest or sign-in
+      // token): the server shows a reader comments only they may see.
       return Promise.all([
         call('GET', '/config?article=' + encodeURIComponent(article)),
-        call('GET', ART + q),
-        call('GET', '/counts?article=' + encodeURIComponent(article))
+        call('GET', ART + q, undefined, true),
+        call('GET', '/counts?article=' + encodeURIComponent(article), undefined, true)
       ]).then(function (r) {
         config = r[0].data;
         total = (r[2].data.counts || {})[article] || 0;
@@ -639,7 +641,7 @@
 
     function loadOlder() {
       olderBtn.disabled = true;
-      call('GET', ART + '?order=newest&limit=' + PAGE + '&before=' + older).then(function (r) {
+      call('GET', ART + '?order=newest&limit=' + PAGE + '&before=' + older, undefined, true).then(function (r) {
         addPage(r.data);
         showCount();
       }, function (e) { announce(messageOf(e)); }).then(function () { olderBtn.disabled = false; });

@@ -154,7 +154,9 @@
     });
 
     var head = el('div', 'item-head');
-    var status = el('span', 'status ' + item.status, item.status === 'held' ? 'Held' : 'Reported');
+    // A shadow-banned author's comment: held for everyone but its author.
+    var status = el('span', 'status ' + item.status, item.shadow ? 'Shadow-banned' : item.status === 'held' ? 'Held' : 'Reported');
+    if (item.shadow) status.title = 'Its author sees it as published; nobody else sees it.';
     head.appendChild(status);
     if (item.reports) head.appendChild(el('span', 'status reports', item.reports + (item.reports === 1 ? ' report' : ' reports')));
     var who = el('span', 'author', item.author.name);
@@ -465,7 +467,12 @@
   function describe(detail) {
     if (!detail || typeof detail !== 'object') return '';
     return Object.keys(detail).filter(function (k) { return detail[k] !== null && detail[k] !== ''; })
-      .map(function (k) { return k.replace(/_/g, ' ') + ': ' + detail[k]; }).join(' · ');
+      .map(function (k) {
+        var v = detail[k];
+        // Ban changes carry the old and the new ban as objects.
+        if (typeof v === 'object') v = '{' + describe(v).replace(/ · /g, ', ') + '}';
+        return k.replace(/_/g, ' ') + ': ' + v;
+      }).join(' · ');
   }
 
   function loadAudit(more) {

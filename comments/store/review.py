@@ -15,11 +15,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from comments.models import Comment, Status, format_time, utcnow
-from comments.store.review_tables import audit, moderators, reports, tickets
+from comments.store.review_tables import audit, ban_networks, moderators, reports, tickets
 from comments.store.store import Store, _comment_columns, _row_to_comment, hash_token
 from comments.store.tables import articles, authors, comments
 
 MODERATOR_NAME_MAX = 100  # moderators.name is String(100)
+SCOPE_AUTHOR = "author"
+SCOPE_NETWORK = "author+network"
+SCOPES = (SCOPE_AUTHOR, SCOPE_NETWORK)
+# The networks a ban covers: those of the author's most recent comments, at most this many.
+BAN_NETWORKS_MAX = 50
+SHADOW_REASON = "author is shadow-banned: shown only to its author"
+NETWORK_SHADOW_REASON = "posted from a shadow-banned network: shown only to its author"
 
 
 @dataclass(frozen=True)
@@ -45,14 +52,104 @@ class ReviewItem:
             "scores": self.scores,
             "reasons": self.reasons,
             "reports": self.reports,
+            # Held for everyone but its author, who sees it as published.
+            "shadow": self.comment.status is Status.SHADOWED,
         }
 
 
 @dataclass(frozen=True)
 class AuthorState:
     exists: bool
-    banned: bool
+    banned: bool  # an active ban that refuses (403)
     has_approved_comment: bool
+    shadowed: bool = False  # an active shadow ban
+
+
+@dataclass(frozen=True)
+class Ban:
+    """An author's ban as moderators see it (``GET …/bans``, the audit log)."""
+
+    author: str
+    name: str
+    kind: str  # "guest" or "sso"
+    scope: str
+    shadow: bool
+    until: datetime | None
+    reason: str
+    by: str | None
+    at: datetime | None
+    networks: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "author": self.author,
+            "name": self.name,
+            "scope": self.scope,
+            "shadow": self.shadow,
+            "until": None if self.until is None else format_time(self.until),
+            "reason": self.reason,
+            "by": self.by,
+            "at": None if self.at is None else format_time(self.at),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What the audit log keeps of it (old and new): no network keys, a count."""
+        return {
+            "scope": self.scope,
+            "shadow": self.shadow,
+            "until": None if self.until is None else format_time(self.until),
+            "reason": self.reason,
+            "networks": self.networks,
+        }
+
+
+def default_scope(kind: str) -> str:
+    """Guests are banned with their network; signed-in readers (the partner vouches for
+    who they are) by identity alone."""
+    return SCOPE_NETWORK if kind == "guest" else SCOPE_AUTHOR
+
+
+def _active(row: Any, now: datetime) -> bool:
+    return bool(row.banned) and (row.banned_until is None or _aware(row.banned_until) > now)
+
+
+def _ban_of(row: Any, networks: int = 0) -> Ban:
+    return Ban(
+        author=row.id,
+        name=row.name,
+        kind=row.kind,
+        scope=row.ban_scope or SCOPE_AUTHOR,
+        shadow=bool(row.ban_shadow),
+        until=None if row.banned_until is None else _aware(row.banned_until),
+        reason=row.ban_reason or "",
+        by=row.banned_by,
+        at=None if row.banned_at is None else _aware(row.banned_at),
+        networks=networks,
+    )
+
+
+_BAN_COLUMNS = (
+    authors.c.id,
+    authors.c.name,
+    authors.c.kind,
+    authors.c.banned,
+    authors.c.banned_until,
+    authors.c.ban_reason,
+    authors.c.ban_scope,
+    authors.c.ban_shadow,
+    authors.c.banned_by,
+    authors.c.banned_at,
+)
+
+_UNBANNED = {
+    "banned": False,
+    "banned_until": None,
+    "ban_reason": None,
+    "ban_scope": None,
+    "ban_shadow": False,
+    "banned_by": None,
+    "banned_at": None,
+}
 
 
 def _item(row: Any) -> ReviewItem:
@@ -240,16 +337,15 @@ class ReviewStore:
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(authors.c.banned, authors.c.banned_until).where(
+                    sa.select(authors.c.banned, authors.c.banned_until, authors.c.ban_shadow).where(
                         authors.c.id == author_id, authors.c.site == site
                     )
                 )
             ).first()
             if row is None:
                 return AuthorState(exists=False, banned=False, has_approved_comment=False)
-            banned = bool(row.banned) and (
-                row.banned_until is None or _aware(row.banned_until) > utcnow()
-            )
+            active = _active(row, utcnow())
+            banned, shadowed = active and not row.ban_shadow, active and bool(row.ban_shadow)
             approved = (
                 await conn.execute(
                     sa.select(comments.c.id)
@@ -260,28 +356,210 @@ class ReviewStore:
                     .limit(1)
                 )
             ).first()
-        return AuthorState(exists=True, banned=banned, has_approved_comment=approved is not None)
+        return AuthorState(
+            exists=True,
+            banned=banned,
+            has_approved_comment=approved is not None,
+            shadowed=shadowed,
+        )
 
-    async def set_ban(
+    # -- bans -------------------------------------------------------------------------
+
+    async def ban(
         self,
         site: str,
         author_id: str,
         *,
-        banned: bool,
+        by: str,
         reason: str = "",
         until: datetime | None = None,
-    ) -> bool:
+        scope: str | None = None,
+        shadow: bool = False,
+    ) -> tuple[Ban | None, Ban] | None:
+        """Ban an author (replacing any ban they had); None when there is no such author.
+        Returns the ban it replaced (None if there was none active) and the new one.
+
+        With the network scope, the networks of the author's recent comments are
+        banned too, as their keys, for as long as the ban lasts."""
+        now = utcnow()
         async with self.store._write() as conn:
-            result = await conn.execute(
+            row = (
+                await conn.execute(
+                    sa.select(*_BAN_COLUMNS).where(
+                        authors.c.id == author_id, authors.c.site == site
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            old = await self._active_ban(conn, row, now)
+            scope = scope or default_scope(row.kind)
+            await conn.execute(
                 sa.update(authors)
-                .where(authors.c.id == author_id, authors.c.site == site)
+                .where(authors.c.id == author_id)
                 .values(
-                    banned=banned,
-                    ban_reason=reason if banned else None,
-                    banned_until=until if banned else None,
+                    banned=True,
+                    banned_until=until,
+                    ban_reason=reason,
+                    ban_scope=scope,
+                    ban_shadow=shadow,
+                    banned_by=by,
+                    banned_at=now,
                 )
             )
-            return bool(result.rowcount)
+            await conn.execute(sa.delete(ban_networks).where(ban_networks.c.author_id == author_id))
+            keys: list[str] = []
+            if scope == SCOPE_NETWORK and (until is None or until > now):
+                recent = (
+                    sa.select(comments.c.network_key)
+                    .where(comments.c.author_id == author_id, comments.c.network_key.is_not(None))
+                    .group_by(comments.c.network_key)
+                    .order_by(sa.func.max(comments.c.created_at).desc())
+                    .limit(BAN_NETWORKS_MAX)
+                )
+                keys = [r.network_key for r in await conn.execute(recent)]
+            if keys:
+                await conn.execute(
+                    sa.insert(ban_networks),
+                    [
+                        {
+                            "site": site,
+                            "network_key": key,
+                            "author_id": author_id,
+                            "shadow": shadow,
+                            "until": until,
+                            "created_at": now,
+                        }
+                        for key in keys
+                    ],
+                )
+            new = Ban(
+                author=row.id,
+                name=row.name,
+                kind=row.kind,
+                scope=scope,
+                shadow=shadow,
+                until=until,
+                reason=reason,
+                by=by,
+                at=now,
+                networks=len(keys),
+            )
+        return old, new
+
+    async def unban(self, site: str, author_id: str) -> tuple[bool, Ban | None]:
+        """Lift an author's ban and forget its networks: (author found, the ban lifted
+        or None when none was active)."""
+        now = utcnow()
+        async with self.store._write() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(*_BAN_COLUMNS).where(
+                        authors.c.id == author_id, authors.c.site == site
+                    )
+                )
+            ).first()
+            if row is None:
+                return False, None
+            old = await self._active_ban(conn, row, now)
+            await conn.execute(
+                sa.update(authors).where(authors.c.id == author_id).values(**_UNBANNED)
+            )
+            await conn.execute(sa.delete(ban_networks).where(ban_networks.c.author_id == author_id))
+        return True, old
+
+    async def _active_ban(self, conn: Any, row: Any, now: datetime) -> Ban | None:
+        if not _active(row, now):
+            return None
+        count = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(ban_networks)
+                .where(ban_networks.c.author_id == row.id)
+            )
+        ).scalar_one()
+        return _ban_of(row, int(count))
+
+    async def bans(self, site: str) -> list[Ban]:
+        """The site's active bans, newest first (ended ones are purged first)."""
+        await self.purge_expired_bans()
+        now = utcnow()
+        async with self.store._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(*_BAN_COLUMNS)
+                    .where(authors.c.site == site, authors.c.banned.is_(True))
+                    .order_by(authors.c.banned_at.desc(), authors.c.id)
+                )
+            ).all()
+            counts = {
+                r.author_id: int(r.n)
+                for r in await conn.execute(
+                    sa.select(ban_networks.c.author_id, sa.func.count().label("n"))
+                    .where(ban_networks.c.site == site)
+                    .group_by(ban_networks.c.author_id)
+                )
+            }
+        return [_ban_of(r, counts.get(r.id, 0)) for r in rows if _active(r, now)]
+
+    async def purge_expired_bans(self) -> int:
+        """End bans whose time is up: their network keys are deleted and the authors'
+        ban columns cleared. Returns how many bans ended."""
+        now = utcnow()
+        async with self.store._write() as conn:
+            await conn.execute(
+                sa.delete(ban_networks).where(
+                    ban_networks.c.until.is_not(None), ban_networks.c.until <= now
+                )
+            )
+            ended = await conn.execute(
+                sa.update(authors)
+                .where(
+                    authors.c.banned.is_(True),
+                    authors.c.banned_until.is_not(None),
+                    authors.c.banned_until <= now,
+                )
+                .values(**_UNBANNED)
+            )
+            return int(ended.rowcount or 0)
+
+    async def network_ban(self, site: str, network_key: str, author_id: str | None) -> str | None:
+        """Whether a guest posting from this network is refused ("banned"), silently
+        shadowed ("shadow") or let through (None).
+
+        ``author_id`` is the guest's identity when it has one: an identity that had a
+        comment published before the network's ban began (a reader sharing the banned
+        author's address, such as an office's) keeps posting. A plain ban wins over a
+        shadow ban of the same network."""
+        now = utcnow()
+        async with self.store._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(ban_networks.c.shadow, ban_networks.c.created_at).where(
+                        ban_networks.c.site == site,
+                        ban_networks.c.network_key == network_key,
+                        sa.or_(ban_networks.c.until.is_(None), ban_networks.c.until > now),
+                    )
+                )
+            ).all()
+            if not rows:
+                return None
+            if author_id is not None:
+                began = min(_aware(r.created_at) for r in rows)
+                established = (
+                    await conn.execute(
+                        sa.select(comments.c.id)
+                        .where(
+                            comments.c.author_id == author_id,
+                            comments.c.created_at < began,
+                            comments.c.status == Status.PUBLISHED,
+                        )
+                        .limit(1)
+                    )
+                ).first()
+                if established is not None:
+                    return None
+        return "shadow" if all(r.shadow for r in rows) else "banned"
 
     # -- reports ----------------------------------------------------------------------
 
@@ -348,7 +626,10 @@ class ReviewStore:
         async with self.store._read() as conn:
             rows = await conn.execute(
                 _item_query()
-                .where(comments.c.site == site, sa.or_(comments.c.status == Status.HELD, reported))
+                .where(
+                    comments.c.site == site,
+                    sa.or_(comments.c.status.in_([Status.HELD, Status.SHADOWED]), reported),
+                )
                 .order_by(comments.c.created_at)
                 .limit(limit)
             )

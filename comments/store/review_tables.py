@@ -1,4 +1,5 @@
-"""Tables of the moderation side: moderators, socket tickets, reports, the audit log."""
+"""Tables of the moderation side: moderators, socket tickets, reports, the audit log,
+banned networks."""
 
 from __future__ import annotations
 
@@ -53,4 +54,18 @@ audit = sa.Table(
     sa.Index("ix_audit_site_id", "site", "id"),
     # "Who decided this comment last?" is asked on every moderator decision.
     sa.Index("ix_audit_site_target_id", "site", "target", "id"),
+)
+
+ban_networks = sa.Table(
+    "ban_networks",
+    metadata,
+    # A banned author's networks, as keyed hashes, while the ban lasts: new guest
+    # identities from there are refused (or shadowed). Deleted when the ban ends.
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.slug"), primary_key=True),
+    sa.Column("network_key", sa.String(64), primary_key=True),
+    sa.Column("author_id", sa.String(200), sa.ForeignKey("authors.id"), primary_key=True),
+    sa.Column("shadow", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_ban_networks_author_id", "author_id"),
 )

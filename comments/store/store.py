@@ -36,7 +36,7 @@ from comments.models import (
     removed_event,
     utcnow,
 )
-from comments.store.tables import articles, authors, comments, events, sites
+from comments.store.tables import articles, authors, comments, events, server_secrets, sites
 
 
 class StoreUnavailable(Exception):
@@ -109,6 +109,18 @@ def _comment_columns() -> list[Any]:
         comments.c.seq,
         comments.c.created_at,
     ]
+
+
+def visible_to(author_id: str | None) -> Any:
+    """Published comments, and the viewer's own shadowed ones (which look published to
+    them): the condition for a parent a reader may answer."""
+    published = comments.c.status == Status.PUBLISHED
+    if author_id is None:
+        return published
+    return sa.or_(
+        published,
+        sa.and_(comments.c.status == Status.SHADOWED, comments.c.author_id == author_id),
+    )
 
 
 def _row_to_comment(row: Any) -> Comment:
@@ -363,7 +375,9 @@ class Store:
                         comments.c.author_id == author_id,
                         comments.c.created_at >= since,
                         comments.c.body == body,
-                        comments.c.status.in_([Status.PENDING, Status.PUBLISHED, Status.HELD]),
+                        comments.c.status.in_(
+                            [Status.PENDING, Status.PUBLISHED, Status.HELD, Status.SHADOWED]
+                        ),
                     )
                     .limit(1)
                 )
@@ -379,11 +393,16 @@ class Store:
         body: str,
         parent: str | None,
         status: Status = Status.PENDING,
+        network_key: str | None = None,
+        reasons: Sequence[str] = (),
     ) -> tuple[Comment, EventRow | None]:
         """Store a new comment; when ``status`` is PUBLISHED its event is written with it.
+        A SHADOWED comment takes the article's current seq as its place (see
+        ``list_published``), and no event.
 
         Raises:
-            NotFound: ``parent`` is not a published comment of the same article.
+            NotFound: ``parent`` is not a published comment of the same article (nor
+                one of this author's own shadowed ones: they look published to them).
         """
         now = utcnow()
         async with self._write() as conn:
@@ -394,7 +413,7 @@ class Store:
                         sa.select(comments.c.id).where(
                             comments.c.id == parent,
                             comments.c.article_id == art.id,
-                            comments.c.status == Status.PUBLISHED,
+                            visible_to(author.id),
                         )
                     )
                 ).first()
@@ -423,15 +442,29 @@ class Store:
                     status=Status.PENDING,
                     created_at=now,
                     updated_at=now,
+                    network_key=network_key,
+                    reasons=json.dumps(list(reasons)) if reasons else None,
                 )
             )
             if status is Status.PUBLISHED:
                 published, ev = await self._publish(conn, art.id, comment)
                 return published, ev
+            if status is Status.SHADOWED:
+                await self._set_status(conn, comment.id, status, art.last_seq)
+                return _replace(comment, status=status, seq=art.last_seq), None
             if status is not Status.PENDING:
                 await self._set_status(conn, comment.id, status)
                 comment = _replace(comment, status=status)
             return comment, None
+
+    async def set_scores(self, comment_id: str, scores: dict[str, float]) -> None:
+        """Record a comment's scores without changing its state (shadowed comments)."""
+        async with self._write() as conn:
+            await conn.execute(
+                sa.update(comments)
+                .where(comments.c.id == comment_id)
+                .values(scores=json.dumps(scores))
+            )
 
     async def _next_seq(self, conn: AsyncConnection, article_id: int) -> int:
         row = (
@@ -571,6 +604,18 @@ class Store:
                 published, ev = await self._publish(conn, art_id, current)
                 return Change(comment=published, event=ev, previous=current.status)
             ev_row: EventRow | None = None
+            if to is Status.SHADOWED:  # its place for its author: after the latest event
+                last = (
+                    await conn.execute(
+                        sa.select(articles.c.last_seq).where(articles.c.id == art_id)
+                    )
+                ).scalar_one()
+                await self._set_status(conn, comment_id, to, int(last))
+                return Change(
+                    comment=_replace(current, status=to, seq=int(last)),
+                    event=None,
+                    previous=current.status,
+                )
             if current.status is Status.PUBLISHED:
                 ev_row = await self.withdraw(conn, art_id, current)
             await self._set_status(conn, comment_id, to)
@@ -588,8 +633,15 @@ class Store:
         newest_first: bool,
         cursor: int | None,
         limit: int,
+        viewer: str | None = None,
     ) -> Page:
-        """One page of published comments by keyset on seq (never OFFSET)."""
+        """One page of published comments by keyset on seq (never OFFSET).
+
+        ``viewer`` (an author id) also gets their own shadowed comments, each placed
+        right after the published comment whose seq it carries: a page holds those
+        whose place falls within the page's range of seqs, so pages stay keyset pages
+        of published comments and nobody else's page changes.
+        """
         async with self._read() as conn:
             art = await self._get_article(conn, site, article)
             if art is None:
@@ -608,10 +660,55 @@ class Store:
                     q = q.where(comments.c.seq > cursor)
                 q = q.order_by(comments.c.seq.asc())
             rows = (await conn.execute(q.limit(limit + 1))).all()
-        more = len(rows) > limit
-        page = [_row_to_comment(r) for r in rows[:limit]]
-        nxt = page[-1].seq if more and page else None
+            more = len(rows) > limit
+            page = [_row_to_comment(r) for r in rows[:limit]]
+            nxt = page[-1].seq if more and page else None
+            if viewer is not None:
+                page = await self._with_shadowed(
+                    conn, art.id, viewer, page, newest_first=newest_first, cursor=cursor, end=nxt
+                )
         return Page(comments=page, next=nxt, latest_seq=art.last_seq)
+
+    async def _with_shadowed(
+        self,
+        conn: AsyncConnection,
+        article_id: int,
+        viewer: str,
+        page: list[Comment],
+        *,
+        newest_first: bool,
+        cursor: int | None,
+        end: int | None,
+    ) -> list[Comment]:
+        q = (
+            sa.select(*_comment_columns())
+            .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+            .where(
+                comments.c.author_id == viewer,
+                comments.c.article_id == article_id,
+                comments.c.status == Status.SHADOWED,
+            )
+        )
+        if newest_first:
+            if cursor is not None:
+                q = q.where(comments.c.seq < cursor)
+            if end is not None:
+                q = q.where(comments.c.seq >= end)
+        else:
+            if cursor is not None:
+                q = q.where(comments.c.seq > cursor)
+            if end is not None:
+                q = q.where(comments.c.seq <= end)
+        # One author's own shadowed comments on one article: few, bounded all the same.
+        shadowed = [_row_to_comment(r) for r in await conn.execute(q.limit(500))]
+        if not shadowed:
+            return page
+
+        def place(c: Comment) -> tuple[int, int, float]:
+            # A shadowed comment sits after the published one of the same seq.
+            return (c.seq or 0, int(c.status is Status.SHADOWED), c.created_at.timestamp())
+
+        return sorted([*page, *shadowed], key=place, reverse=newest_first)
 
     async def events_since(
         self, site: str, article: str, since: int, *, limit: int, until: int | None = None
@@ -630,7 +727,11 @@ class Store:
             rows = await conn.execute(q)
             return [EventRow(seq=r.seq, payload=r.payload) for r in rows]
 
-    async def counts(self, site: str, keys: Sequence[str]) -> dict[str, int]:
+    async def counts(
+        self, site: str, keys: Sequence[str], viewer: str | None = None
+    ) -> dict[str, int]:
+        """Published comments per article; ``viewer`` (an author id) also counts their
+        own shadowed ones, as they see them."""
         result = dict.fromkeys(keys, 0)
         if not keys:
             return result
@@ -647,7 +748,38 @@ class Store:
             )
             for key, n in rows:
                 result[key] = int(n)
+            if viewer is not None:
+                own = await conn.execute(
+                    sa.select(articles.c.key, sa.func.count(comments.c.id))
+                    .select_from(articles.join(comments, comments.c.article_id == articles.c.id))
+                    .where(
+                        comments.c.author_id == viewer,
+                        comments.c.status == Status.SHADOWED,
+                        articles.c.site == site,
+                        articles.c.key.in_(list(keys)),
+                    )
+                    .group_by(articles.c.key)
+                )
+                for key, n in own:
+                    result[key] += int(n)
         return result
+
+    # -- secrets ----------------------------------------------------------------------
+
+    async def shared_secret(self, name: str) -> str:
+        """A secret every node shares: generated by the first node that asks, then read."""
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(server_secrets)
+                .values(name=name, value=secrets.token_hex(32), created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            value = (
+                await conn.execute(
+                    sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
+                )
+            ).scalar_one()
+        return str(value)
 
 
 def _replace(comment: Comment, **changes: Any) -> Comment:

@@ -54,6 +54,11 @@ authors = sa.Table(
     sa.Column("banned_until", UTCDateTime, nullable=True),
     sa.Column("ban_reason", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The rest of an active ban: "author" or "author+network", shadow or not, by whom, when.
+    sa.Column("ban_scope", sa.String(16), nullable=True),
+    sa.Column("ban_shadow", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("banned_by", sa.String(100), nullable=True),
+    sa.Column("banned_at", UTCDateTime, nullable=True),
 )
 
 comments = sa.Table(
@@ -75,6 +80,9 @@ comments = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # Held only because the classifier could not score it: re-scored when it is back.
     sa.Column("unscored", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The keyed hash of the network it was posted from (comments.moderation.networks):
+    # what a network ban covers. Never the address itself.
+    sa.Column("network_key", sa.String(64), nullable=True),
     # Published pages are read by keyset on seq, both ways.
     sa.Index("ix_comments_article_seq", "article_id", "seq"),
     # Duplicate detection looks at one author's most recent comments.
@@ -92,5 +100,15 @@ events = sa.Table(
     # The event exactly as sent on the wire, encoded once when it happened: replays and
     # gap fills send these bytes without building anything.
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    # Secrets every node must share, generated once when the operator set none
+    # (COMMENTS_SECRET_KEY): the network-key HMAC key.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -140,5 +140,21 @@ async def known_author(request: Request, site: Site) -> Author | None:
     return None
 
 
+async def viewer_of(request: Request, site: Site) -> Author | None:
+    """The reader a read request names (guest token or SSO token), to show them their own
+    shadowed comments; None when none is sent, or one that is not valid: a read never
+    fails for a stale identity."""
+    if not (request.headers.get("authorization") or request.headers.get(GUEST_HEADER)):
+        return None
+    try:
+        return await known_author(request, site)
+    except ApiError:
+        return None
+
+
+#: Answers that depend on who asks (a reader's own shadowed comments).
+VARY_IDENTITY = "Authorization, X-Comments-Guest"
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"

@@ -13,7 +13,7 @@ from comments.live.pump import pump
 from comments.models import SITE_SLUG
 from comments.node import Node
 from comments.sites import Site
-from comments.store.review import Moderator
+from comments.store.review import SCOPES, Moderator
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
 from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
@@ -114,18 +114,52 @@ async def ban(request: Request) -> JSONResponse:
     author_id = request.path_params["author_id"]
     svc = node_of(request)
     if request.method == "DELETE":
-        await svc.reviewing.set_ban(moderator, site.slug, author_id, banned=False)
-        return JSONResponse({"author": author_id, "banned": False})
+        lifted = await svc.reviewing.unban(moderator.name, site.slug, author_id)
+        return JSONResponse(
+            {
+                "author": author_id,
+                "banned": False,
+                "lifted": None if lifted is None else lifted.to_json(),
+            }
+        )
     data = parse_json_object(await read_body(request))
     reason = data.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 1000 or not storable(reason):
         raise ApiError(422, "invalid_body", "reason is a string of at most 1,000 characters")
     until = _until(data.get("until"))
-    await svc.reviewing.set_ban(
-        moderator, site.slug, author_id, banned=True, reason=reason, until=until
+    scope = data.get("scope")
+    if scope is not None and scope not in SCOPES:
+        raise ApiError(422, "invalid_body", "scope is 'author' or 'author+network'")
+    shadow = data.get("shadow", False)
+    if not isinstance(shadow, bool):
+        raise ApiError(422, "invalid_body", "shadow must be true or false")
+    new = await svc.reviewing.ban(
+        moderator.name,
+        site.slug,
+        author_id,
+        reason=reason,
+        until=until,
+        scope=scope,
+        shadow=shadow,
     )
     shown = None if until is None else until.isoformat()
-    return JSONResponse({"author": author_id, "banned": True, "until": shown})
+    return JSONResponse(
+        {
+            "author": author_id,
+            "banned": True,
+            "until": shown,
+            "scope": new.scope,
+            "shadow": new.shadow,
+            "ban": new.to_json(),
+        }
+    )
+
+
+async def list_bans(request: Request) -> JSONResponse:
+    moderator = await moderator_of(request)
+    site = await site_for(request, moderator)
+    found = await node_of(request).reviewing.bans(site.slug)
+    return JSONResponse({"bans": [b.to_json() for b in found]})
 
 
 async def patch_article(request: Request) -> JSONResponse:
@@ -217,6 +251,7 @@ routes = [
         patch_article,
         methods=["PATCH"],
     ),
+    Route("/api/v1/moderation/sites/{site}/bans", list_bans, methods=["GET"]),
     Route("/api/v1/moderation/sites/{site}/audit", get_audit, methods=["GET"]),
     WebSocketRoute("/ws/v1/moderation/sites/{site}", queue_socket),
 ]

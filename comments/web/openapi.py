@@ -421,16 +421,78 @@ def document() -> dict[str, Any]:
                                                 {"type": "null"},
                                             ],
                                         },
+                                        "scope": {
+                                            "description": "author+network also refuses new "
+                                            "guest identities from the networks (IPv4 "
+                                            "address, IPv6 /64) the author posted from; "
+                                            "default author+network for guests, author for "
+                                            "signed-in readers",
+                                            "enum": ["author", "author+network"],
+                                        },
+                                        "shadow": {
+                                            "description": "the author's new comments are "
+                                            "answered and shown to them alone as published",
+                                            "type": "boolean",
+                                            "default": False,
+                                        },
                                     },
                                 }
                             }
                         },
                     },
-                    "responses": {"200": {"description": "Banned"}, **MOD_ERRORS, **ERRORS},
+                    "responses": {
+                        "200": {"description": "Banned (replaces any earlier ban)"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
                 },
                 "delete": {
                     "security": BEARER,
-                    "responses": {"200": {"description": "Unbanned"}, **MOD_ERRORS, **ERRORS},
+                    "responses": {
+                        "200": {"description": "Unbanned; the ban's network keys are deleted"},
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
+                },
+            },
+            "/api/v1/moderation/sites/{site}/bans": {
+                "parameters": [SITE],
+                "get": {
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "bans": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "author": {"type": "string"},
+                                                "name": {"type": "string"},
+                                                "scope": {"enum": ["author", "author+network"]},
+                                                "shadow": {"type": "boolean"},
+                                                "until": {
+                                                    "type": ["string", "null"],
+                                                    "format": "date-time",
+                                                },
+                                                "reason": {"type": "string"},
+                                                "by": {"type": ["string", "null"]},
+                                                "at": {
+                                                    "type": ["string", "null"],
+                                                    "format": "date-time",
+                                                },
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "The site's active bans, newest first",
+                        ),
+                        **MOD_ERRORS,
+                        **ERRORS,
+                    },
                 },
             },
             "/api/v1/moderation/sites/{site}/articles/{article}": {

@@ -11,6 +11,7 @@ from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Aut
 from comments.moderation.submit import Submission, check_content
 from comments.store import StoreUnavailable
 from comments.web.common import (
+    VARY_IDENTITY,
     article_of,
     client_ip,
     find_site,
@@ -22,6 +23,7 @@ from comments.web.common import (
     storable,
     unknown_site,
     valid_article,
+    viewer_of,
 )
 from comments.web.errors import ApiError
 from comments.web.hygiene import clean_name, visible
@@ -65,16 +67,32 @@ async def list_comments(request: Request) -> JSONResponse:
         limit = PAGE_DEFAULT
     elif limit == 0:
         raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    viewer = await viewer_of(request, site)
     page = await node_of(request).store.list_published(
-        site.slug, article, newest_first=newest, cursor=cursor, limit=min(limit, PAGE_MAX)
+        site.slug,
+        article,
+        newest_first=newest,
+        cursor=cursor,
+        limit=min(limit, PAGE_MAX),
+        viewer=None if viewer is None else viewer.id,
     )
     return JSONResponse(
         {
-            "comments": [c.to_json() for c in page.comments],
+            "comments": [c.to_json(as_author=True) for c in page.comments],
             "next": page.next,
             "latest_seq": page.latest_seq,
-        }
+        },
+        headers=_identity_headers(request),
     )
+
+
+def _identity_headers(request: Request) -> dict[str, str]:
+    """A reader's own shadowed comments are in the answers to them: caches keep one
+    answer per identity, and none shared for one that names a reader."""
+    headers = {"Vary": VARY_IDENTITY}
+    if request.headers.get("authorization") or request.headers.get("x-comments-guest"):
+        headers["Cache-Control"] = "private, no-cache"
+    return headers
 
 
 def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
@@ -134,7 +152,9 @@ async def _post_comment(request: Request) -> JSONResponse:
     submission = Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
     )
-    await svc.posting.check_parent(submission)
+    if parent is not None:
+        # Its author may answer their own shadowed comment (it looks published to them).
+        await svc.posting.check_parent(submission, await viewer_of(request, site))
 
     author = await known_author(request, site)
     if author is None:
@@ -146,10 +166,10 @@ async def _post_comment(request: Request) -> JSONResponse:
         author = Author(id=author.id, name=name)
 
     result = await svc.posting.submit(submission, author, name)
-    payload: dict[str, object] = {"comment": result.comment.to_json()}
+    payload: dict[str, object] = {"comment": result.comment.to_json(as_author=True)}
     if result.guest_token is not None:
         payload["guest_token"] = result.guest_token
-    status = 201 if result.comment.status == "published" else 202
+    status = 201 if result.comment.status in ("published", "shadowed") else 202
     return JSONResponse(payload, status_code=status)
 
 
@@ -177,8 +197,11 @@ async def counts(request: Request) -> JSONResponse:
             "invalid_article",
             f"an article id has 1 to {ARTICLE_MAX} characters, none of them NUL",
         )
-    found = await node_of(request).store.counts(site.slug, keys)
-    return JSONResponse({"counts": found})
+    viewer = await viewer_of(request, site)
+    found = await node_of(request).store.counts(
+        site.slug, keys, None if viewer is None else viewer.id
+    )
+    return JSONResponse({"counts": found}, headers=_identity_headers(request))
 
 
 async def thread(request: Request) -> JSONResponse:

@@ -78,13 +78,15 @@ async def post(
     guest: Guest | None = None,
     article: str = ARTICLE,
     site: str = "news",
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """Post as ``guest`` (a new guest named Ana when None); records the guest's identity."""
+    """Post as ``guest`` (a new guest named Ana when None); records the guest's identity.
+    ``headers`` are added (``X-Forwarded-For`` behind a trusted proxy, a bearer token)."""
     guest = guest or Guest("Ana")
     r = await http.post(
         thread_url(article, site),
         json={"body": body, "author_name": guest.name},
-        headers=guest.headers(),
+        headers={**guest.headers(), **(headers or {})},
     )
     if r.status_code in (201, 202):
         data = r.json()
@@ -109,6 +111,12 @@ async def listed_ids(http: httpx.AsyncClient, article: str = ARTICLE) -> list[st
 
 
 # -- moderators ---------------------------------------------------------------------------
+
+
+def from_address(address: str) -> dict[str, str]:
+    """A request from ``address``, through the trusted proxy (``trusted_proxies`` holds
+    127.0.0.1, the test client's own address)."""
+    return {"X-Forwarded-For": address}
 
 
 def bearer(token: str) -> dict[str, str]:

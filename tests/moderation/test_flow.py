@@ -23,6 +23,7 @@ from tests.moderation import (
     Guest,
     Moderator,
     bearer,
+    from_address,
     listed_ids,
     mod_settings,
     new_moderator,
@@ -283,7 +284,7 @@ def _unix(delta: timedelta) -> float:
     ids=["forever", "iso-tomorrow", "iso-a-minute-ago", "unix-tomorrow", "unix-a-minute-ago"],
 )
 async def test_ban_an_author(serve: Serve, until: Callable[[], Any], banned: bool) -> None:
-    server = await serve()
+    server = await serve(trusted_proxies="127.0.0.1")
     async with server.client() as http:
         ana = await new_moderator(server, http)
         troll = Guest("Troll")
@@ -302,8 +303,8 @@ async def test_ban_an_author(serve: Serve, until: Callable[[], Any], banned: boo
             assert r.json()["error"]["code"] == "banned"
         else:
             assert r.status_code == 201, r.text
-        # Others post as before.
-        await posted(http, "someone else", 201)
+        # Others, from other addresses, post as before.
+        await posted(http, "someone else", 201, headers=from_address("198.51.100.20"))
 
 
 async def test_unban_lets_the_author_post_again(serve: Serve) -> None:
@@ -333,18 +334,24 @@ async def test_unban_lets_the_author_post_again(serve: Serve) -> None:
 async def test_reports_send_a_published_comment_to_the_queue(
     serve: Serve, site: dict[str, Any], needed: int
 ) -> None:
-    server = await serve(site=site)
+    server = await serve(site=site, trusted_proxies="127.0.0.1")
     async with server.client() as http:
         ana = await new_moderator(server, http)
         mod = await open_moderation(server, ana)
         comment = await posted(http, "the minister is lying", 201)
         readers = [Guest(f"Reader {i}") for i in range(needed)]
+        # Guests count once per network: each reader reports from an address of their own.
+        addresses = {r.name: from_address(f"203.0.113.{i + 10}") for i, r in enumerate(readers)}
         for reader in readers:  # each becomes a guest by commenting elsewhere
             await posted(http, f"hello from {reader.name}", 201, guest=reader, article="other")
         report_url = f"{'/api/v1/sites/news/articles/' + ARTICLE}/comments/{comment['id']}/report"
 
         async def report(reader: Guest) -> None:
-            r = await http.post(report_url, json={"reason": "lies"}, headers=reader.headers())
+            r = await http.post(
+                report_url,
+                json={"reason": "lies"},
+                headers={**reader.headers(), **addresses[reader.name]},
+            )
             assert r.status_code == 202, r.text
 
         # One reader reporting again and again counts once.
@@ -412,7 +419,10 @@ async def test_audit_log_lists_every_action_newest_first(serve: Serve) -> None:
             ("ana", "approve", f"comment:{first['id']}"),
         ]
         assert entries[0]["detail"] == {"closed": True}
-        assert entries[2]["detail"]["reason"] == "insults"
+        assert entries[2]["detail"]["new"]["reason"] == "insults"
+        assert entries[2]["detail"]["old"] is None
+        assert entries[1]["detail"]["old"]["reason"] == "insults"
+        assert entries[1]["detail"]["new"] is None
         assert all(e["at"].endswith("Z") for e in entries)
         stamps = [e["at"] for e in entries]
         assert stamps == sorted(stamps, reverse=True)
@@ -443,7 +453,7 @@ async def test_moderation_of_an_unknown_comment_is_404(serve: Serve) -> None:
 
 
 async def test_concurrent_reports_are_all_counted(serve: Serve) -> None:
-    server = await serve()
+    server = await serve(trusted_proxies="127.0.0.1")
     async with server.client() as http:
         ana = await new_moderator(server, http)
         mod = await open_moderation(server, ana)
@@ -453,7 +463,14 @@ async def test_concurrent_reports_are_all_counted(serve: Serve) -> None:
             await posted(http, f"hello from {reader.name}", 201, guest=reader, article="other")
         report_url = f"/api/v1/sites/news/articles/{ARTICLE}/comments/{comment['id']}/report"
         answers = await asyncio.gather(
-            *(http.post(report_url, json={"reason": "lies"}, headers=r.headers()) for r in readers)
+            *(
+                http.post(
+                    report_url,
+                    json={"reason": "lies"},
+                    headers={**r.headers(), **from_address(f"198.51.100.{i + 1}")},
+                )
+                for i, r in enumerate(readers)
+            )
         )
         assert [r.status_code for r in answers] == [202] * 6
         (item,) = await ana.queue()

@@ -225,14 +225,16 @@ async def test_report_and_ban_reasons(stack: Stack) -> None:
         author = stack.seed["author"]["id"]
         r = await stack.http.post(
             f"/api/v1/moderation/sites/news/authors/{as_path(author)}/ban",
-            json={"reason": payload},
+            # The author alone: the next payload's guest posts from the same address.
+            json={"reason": payload, "scope": "author"},
             headers=mod,
         )
         assert r.status_code == 200, (payload, r.text)
     audit = await stack.http.get(
         "/api/v1/moderation/sites/news/audit", params={"limit": 100}, headers=mod
     )
-    reasons = [e["detail"]["reason"] for e in audit.json()["entries"] if e["action"] == "ban"]
+    entries = audit.json()["entries"]
+    reasons = [e["detail"]["new"]["reason"] for e in entries if e["action"] == "ban"]
     assert reasons == PAYLOADS[::-1]  # newest first
     # Unban, so that the fixture's check can still list the seed author's comment.
     r = await stack.http.delete(

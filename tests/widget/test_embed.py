@@ -715,3 +715,70 @@ async def test_widget_skips_redacted_events_and_keeps_its_cursor(
         await server.stop()
         assert partner.running is not None
         await partner.running.stop()
+
+
+async def test_shadow_banned_author_sees_their_comment_live_and_after_reload_nobody_else_does(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("shadow")
+    token = await stack.moderator("shadow", "sam")
+    article = "2025/07/shadow"
+    troll = await open_page(stack.page("shadow.html", site="shadow", article=article))
+    # Another reader, signed in: on the same address as the troll (this machine), which
+    # a network ban does not touch for signed-in readers.
+    other_url = stack.page(
+        "shadow-sso.html", site="shadow", article=article, sso_token=sso_token("nia", "Nia")
+    )
+    other = await open_page(other_url)
+    await live(troll)
+    await live(other)
+    await write(troll, "First, a polite remark.", name="Tom")
+    await expect(other.locator("#comments .c-body")).to_have_text(["First, a polite remark."])
+
+    async with stack.client() as http:
+        thread = await http.get(f"/api/v1/sites/shadow/articles/{article}/comments")
+        author_id = thread.json()["comments"][0]["author"]["id"]
+        r = await http.post(
+            f"/api/v1/moderation/sites/shadow/authors/{author_id}/ban",
+            json={"reason": "trolling", "shadow": True},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+
+    # The troll's comment looks published to the troll: no review badge, counted.
+    await write(troll, "Now the real trolling.", name="Tom")
+    await expect(troll.locator("#comments .c-body")).to_have_text(
+        ["First, a polite remark.", "Now the real trolling."]
+    )
+    await expect(troll.locator("#comments .c-pending")).to_have_count(0)
+    await expect(form_message(troll)).to_have_text("")
+    await expect(troll.locator("#comments h2")).to_contain_text("(2)")
+    # The other reader's next live comment reaches both pages; the troll's never did.
+    await write(other, "Nia here, with a calm point.")
+    expected_other = ["First, a polite remark.", "Nia here, with a calm point."]
+    await expect(other.locator("#comments .c-body")).to_have_text(expected_other)
+    await expect(troll.locator("#comments .c-body")).to_have_text(
+        ["First, a polite remark.", "Now the real trolling.", "Nia here, with a calm point."]
+    )
+    await expect(other.locator("#comments h2")).to_contain_text("(2)")
+
+    # Reloaded, each sees what they saw: the troll their comment in place, Nia without it.
+    await troll.reload()
+    await live(troll)
+    await expect(troll.locator("#comments .c-body")).to_have_text(
+        ["First, a polite remark.", "Now the real trolling.", "Nia here, with a calm point."]
+    )
+    await expect(
+        comment(troll, "Now the real trolling.").locator(".c-badge", has_text="You")
+    ).to_be_visible()
+    await expect(troll.locator("#comments .c-pending")).to_have_count(0)
+    await expect(troll.locator("#comments h2")).to_contain_text("(3)")
+    await other.reload()
+    await live(other)
+    await expect(other.locator("#comments .c-body")).to_have_text(expected_other)
+    await expect(other.locator("#comments h2")).to_contain_text("(2)")
+    # A reader arriving without any identity sees the public thread.
+    fresh = await open_page(stack.page("shadow-fresh.html", site="shadow", article=article))
+    await live(fresh)
+    await expect(fresh.locator("#comments .c-body")).to_have_text(expected_other)
+    await screenshot(troll, "shadow-banned-author")
