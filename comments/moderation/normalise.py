@@ -464,7 +464,7 @@ def pieces(body: str, normalised: str) -> list[str]:
     if normalised != body.lower():
         out.append(normalised)
     if len(body) > WINDOW_CHARS:
-        for text in dict.fromkeys((body, normalised)):
+        for text in list(out):
             out.extend(_windows(text))
     return list(dict.fromkeys(out))
 
