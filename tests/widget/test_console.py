@@ -184,3 +184,16 @@ async def test_console_keeps_its_token_out_of_urls_and_in_this_tab_only(
     await expect(console.locator("#token")).to_be_visible()
     assert await console.evaluate("() => sessionStorage.length") == 0
     assert await csp_violations(console) == []
+
+
+async def test_the_console_says_the_bundled_model_misses_threats(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("mod-banner")
+    carol = await stack.moderator("mod-banner", "carol")
+    console = await open_page(f"{stack.url}/moderation")
+    await sign_in(console, carol)
+    banner = console.get_by_role("status").filter(has_text="profanity model only")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("comments model install")
+    assert await csp_violations(console) == []
