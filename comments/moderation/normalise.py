@@ -114,7 +114,6 @@ class Lexicon:
                 return self._skeleton_map[stem] + suffix
         return None
 
-
     def _wildcard(self, candidate: str) -> str | None:
         if candidate.strip(_WILDCARD) == "":
             return None  # "***" is not a word
@@ -183,7 +182,7 @@ def _latin_look_alike(char: str) -> str | None:
     if not found:
         return None
     for glyph in found:
-        target = glyph["c"]
+        target: str = glyph["c"]
         if len(target) == 1 and target.isascii() and target.isalpha():
             return target.lower()
     return None
@@ -459,7 +458,7 @@ def pieces(body: str, normalised: str) -> list[str]:
     at the end of a long, benign paragraph is scored on its own.
     """
     out = [body]
-    # lower(), not casefold(): the classifiers lower-case by themselves, but "ſ" → "s" is a
+    # lower(), not casefold(): the classifiers lower-case by themselves, but long s → "s" is a
     # fold they do not make.
     if normalised != body.lower():
         out.append(normalised)
