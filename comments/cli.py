@@ -20,6 +20,7 @@ from comments.argtypes import port
 from comments.errors import ConfigurationError
 from comments.models import SITE_SLUG
 from comments.scoring.classifier.factory import DETOXIFY_MODELS
+from comments.scoring.scorer import describe as describe_classifier
 from comments.settings import LOOPBACK_HOSTS, Settings, SettingsError
 from comments.sites import (
     DEFAULTS,
@@ -143,7 +144,14 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
         if args.site_command == "set":
             stored[args.key] = parse_value(args.key, args.value)
             await store.save_site(slug, stored)
-        print(json.dumps({"site": slug, "settings": redacted(merged(stored))}, indent=2))
+        shown: dict[str, Any] = {"site": slug, "settings": redacted(merged(stored))}
+        if args.site_command == "show":
+            # What scores this site's comments, and what it cannot see.
+            shown["classifier"] = describe_classifier(settings)
+        print(json.dumps(shown, indent=2))
+        warning = shown.get("classifier", {}).get("warning")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
 
     return asyncio.run(_with_store(settings, run))

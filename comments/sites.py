@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from comments.moderation.policy import DETOXIFY_THRESHOLDS, PROFANITY_THRESHOLDS
+from comments.moderation.policy import (
+    DEFAULT_SUSPECT_PHRASES,
+    DETOXIFY_THRESHOLDS,
+    PROFANITY_THRESHOLDS,
+)
 from comments.store import Store
 
 DEFAULTS: dict[str, Any] = {
@@ -21,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "thresholds": {},
     "banned_words": [],
     "suspect_words": [],
+    # Threats and self-harm incitement held for review while the classifier has no
+    # "threat" label (the bundled model); `[]` turns them off.
+    "suspect_phrases": list(DEFAULT_SUSPECT_PHRASES),
     "premoderated": False,
     "reports_before_review": 3,
     "posts_per_minute_per_author": 10,
@@ -28,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     # Widget: insert new comments at once even while the reader is scrolled in the thread.
     "live_insert": False,
 }
-LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words"}
+LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words", "suspect_phrases"}
 BOOL_KEYS = {"guests", "premoderated", "live_insert"}
 INT_KEYS = {"reports_before_review", "posts_per_minute_per_author", "posts_per_minute_per_ip"}
 SECRET_KEYS = {"sso_secrets"}
@@ -194,7 +201,12 @@ def parse_value(key: str, raw: str) -> Any:
         # HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
         if any(len(v.encode()) < 32 for v in values):
             raise SiteSettingError("an SSO secret must be at least 32 characters")
-    if key in ("banned_words", "suspect_words"):
+    if key in ("banned_words", "suspect_words", "suspect_phrases"):
+        # An entry with nothing a word can match (",,", "!!!") would never hold anything:
+        # the operator meant something else.
+        for value in values:
+            if not any(ch.isalnum() for ch in value):
+                raise SiteSettingError(f"{key}: {value!r} has no letter or digit to match")
         return [v.lower() for v in values]
     return values
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from comments.cli import build_parser, drain_seconds
+from comments.scoring.scorer import BUNDLED_MODEL_WARNING
 from comments.settings import Settings, normalize_database_url
 from comments.sites import DEFAULTS, THRESHOLD_LABELS
 from comments.store import create_store
@@ -140,7 +141,7 @@ def test_site_lifecycle(db: str, tmp_path: Path, request: pytest.FixtureRequest)
     assert stored is not None and stored["sso_secrets"] == [SECRET]
 
     r = cli("site", "show", "news")
-    assert shown(r) == added
+    assert {k: v for k, v in shown(r).items() if k != "classifier"} == added
     assert SECRET not in r.stdout + r.stderr
 
     r = cli("site", "add", "news", "--guests")
@@ -153,6 +154,25 @@ def test_site_lifecycle(db: str, tmp_path: Path, request: pytest.FixtureRequest)
 
     assert shown(cli("site", "add", "blog"))["settings"]["guests"] is False
     assert cli("site", "list").stdout.split() == ["blog", "news"]
+
+
+def test_site_show_warns_while_the_bundled_model_scores(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMMENTS_CLASSIFIER", "profanity-check")
+    cli("site", "add", "news")
+    r = cli("site", "show", "news")
+    assert shown(r)["classifier"] == {
+        "name": "profanity-check",
+        "warning": BUNDLED_MODEL_WARNING,
+    }
+    assert f"warning: {BUNDLED_MODEL_WARNING}" in r.stderr
+    # The default threat phrases are shown, and an operator can clear them.
+    assert "kill yourself" in shown(r)["settings"]["suspect_phrases"]
+    r = cli("site", "set", "news", "suspect_phrases", "[]")
+    assert shown(r)["settings"]["suspect_phrases"] == []
+    r = cli("site", "set", "news", "suspect_phrases", "I will find you, ...")
+    assert_refused(r, "has no letter or digit")
 
 
 SETS: dict[str, tuple[str, str, Any, Any]] = {

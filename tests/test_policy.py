@@ -159,7 +159,8 @@ def test_decide_uses_check_access() -> None:
         pytest.param("first class", ("ass",), (), id="class-no-match"),
         pytest.param("assess the assets", ("ass",), (), id="prefix-no-match"),
         pytest.param("badass", ("ass",), (), id="suffix-no-match"),
-        pytest.param("bad_ass", ("ass",), (), id="underscore-is-a-word-character"),
+        # Underscores separate words since normalisation (f_u_c_k is fuck).
+        pytest.param("bad_ass", ("ass",), ("ass",), id="underscore-separates-words"),
         pytest.param("ass2", ("ass",), (), id="digit-is-a-word-character"),
         pytest.param("Go KILL yourself", ("kill yourself",), ("kill yourself",), id="phrase"),
         pytest.param(

@@ -217,6 +217,7 @@ def test_every_key_has_a_parser() -> None:
         "thresholds": "toxicity=0.5",
         "banned_words": "x",
         "suspect_words": "y",
+        "suspect_phrases": "i know where you live, hope you die",
         "premoderated": "false",
         "reports_before_review": "3",
         "posts_per_minute_per_author": "10",

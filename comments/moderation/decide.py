@@ -13,7 +13,7 @@ from datetime import timedelta
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
-from comments.moderation import policy
+from comments.moderation import normalise, policy
 from comments.observability.metrics import Metrics
 from comments.scoring.queue import Dispatcher
 from comments.scoring.scorer import Scorer
@@ -90,8 +90,14 @@ class Decider:
             site = await self.sites.get(comment.site)
             if site is None:
                 return None
-        scores = await self.scorer.score(comment.body)
+        scores = await self.scorer.score_all(self.pieces(comment.body, site))
         return await self.apply_scores(comment, site, scores, rescoring=rescoring)
+
+    @staticmethod
+    def pieces(body: str, site: Site) -> list[str]:
+        """What the classifier scores for ``body``: as typed, normalised, and by window."""
+        known = policy.site_lexicon(site.settings["banned_words"], site.settings["suspect_words"])
+        return normalise.pieces(body, normalise.normalise(body, known).text)
 
     async def apply_scores(
         self,
@@ -109,6 +115,7 @@ class Decider:
                 thresholds=site.settings["thresholds"],
                 banned_words=tuple(site.settings["banned_words"]),
                 suspect_words=tuple(site.settings["suspect_words"]),
+                suspect_phrases=tuple(site.settings["suspect_phrases"]),
                 premoderated=bool(site.settings["premoderated"]),
             ),
             policy.ArticleState(

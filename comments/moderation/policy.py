@@ -1,8 +1,8 @@
 """Moderation policy: site rules + article + author + scores → publish, hold or reject.
 
-Pure: no I/O and no imports from the rest of the package, so every rule is table-tested
-without a database, a broker or a model. The caller gathers the inputs, calls
-``check_access`` before it spends time scoring, then ``decide`` with the scores.
+Pure: no I/O and no imports from the rest of the package but ``normalise`` (pure too), so
+every rule is table-tested without a database, a broker or a model. The caller gathers
+the inputs, calls ``check_access`` before it spends time scoring, then ``decide`` with the scores.
 
 ``decide`` runs an ordered list of small phases (``_PHASES``), Coral Talk style. A phase
 either returns a final ``Decision`` (a rejection, which stops the run) or a tuple of hold
@@ -15,7 +15,13 @@ Precedence:
 3. hold reasons, all that apply, in this order: ``classifier unavailable``; one
    ``"<label> <score> ≥ <threshold>"`` per label at or over its threshold, in the
    classifier's label order; ``suspect word: <word>`` per suspect word, in the site's
-   order; ``link from a new author``; ``pre-moderated``.
+   order; ``suspect phrase: <phrase>`` per suspect phrase (threats, self-harm incitement)
+   when the classifier has no ``threat`` label; ``link from a new author``;
+   ``pre-moderated``.
+
+Word lists match whole words of the normalised text (see ``normalise``): ``c.a.s.i.n.o``
+is ``casino`` and the reason says so (``banned word: casino (as "c.a.s.i.n.o")``), while
+``Scunthorpe`` or ``classic`` contain nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeAlias
+
+from comments.moderation import normalise as norm
 
 # Reason phrases other modules may compare against (docs/api.md fixes their wording).
 CLASSIFIER_UNAVAILABLE = "classifier unavailable"
@@ -51,6 +59,42 @@ PROFANITY_THRESHOLDS: Mapping[str, float] = MappingProxyType({"profanity": 0.50}
 FALLBACK_THRESHOLD = 0.80
 _DEFAULT_THRESHOLDS = {**DETOXIFY_THRESHOLDS, **PROFANITY_THRESHOLDS}
 
+#: A site's ``suspect_phrases`` unless its operator changes them: threats and incitement
+#: to self-harm that carry no profanity, which the bundled model cannot see. They hold a
+#: comment for review, never reject it (context decides: "I know where you live" can be a
+#: neighbour's joke).
+DEFAULT_SUSPECT_PHRASES: tuple[str, ...] = (
+    "kill yourself",
+    "kill urself",
+    "kys",
+    "go die",
+    "hope you die",
+    "hope u die",
+    "you should die",
+    "you deserve to die",
+    "drink bleach",
+    "hang yourself",
+    "slit your wrists",
+    "end your life",
+    "nobody would miss you",
+    "i will find you",
+    "i'll find you",
+    "i know where you live",
+    "we know where you live",
+    "i will kill you",
+    "i'll kill you",
+    "i will hurt you",
+    "i'll hurt you",
+    "hurt your family",
+    "watch your back",
+    "you will pay for this",
+    "you're dead",
+    "you are dead",
+    "i will come for you",
+    "coming for you",
+    "i will make you suffer",
+)
+
 
 class Action(StrEnum):
     PUBLISH = "publish"
@@ -71,6 +115,8 @@ class SitePolicy:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     banned_words: tuple[str, ...] = ()
     suspect_words: tuple[str, ...] = ()
+    # Held for review (never rejected) while the classifier has no "threat" label.
+    suspect_phrases: tuple[str, ...] = ()
     premoderated: bool = False
 
     def __post_init__(self) -> None:
@@ -81,6 +127,12 @@ class SitePolicy:
         object.__setattr__(self, "thresholds", MappingProxyType(dict(self.thresholds)))
         object.__setattr__(self, "banned_words", tuple(self.banned_words))
         object.__setattr__(self, "suspect_words", tuple(self.suspect_words))
+        object.__setattr__(self, "suspect_phrases", tuple(self.suspect_phrases))
+
+    @property
+    def lexicon(self) -> norm.Lexicon:
+        """What obfuscated spellings are decoded into: profanity and this site's words."""
+        return site_lexicon(self.banned_words, self.suspect_words)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,7 +259,9 @@ def decide(
         A ``REJECT`` decision from the first rejecting phase, else ``HOLD`` with every
         hold reason in phase order, else ``PUBLISH`` with no reasons.
     """
-    submission = _Submission(site, article, author, body, _fold(body), scores)
+    submission = _Submission(
+        site, article, author, body, norm.normalise(body, site.lexicon), scores
+    )
     reasons: list[str] = []
     for phase in _PHASES:
         outcome = phase(submission)
@@ -230,13 +284,30 @@ def classifier_unavailable_only(decision: Decision) -> bool:
 def find_words(body: str, words: Iterable[str]) -> tuple[str, ...]:
     """The configured ``words`` that occur in ``body``, in the order of ``words``.
 
-    Case-insensitive (Unicode case folding, after NFKC so that e.g. full-width letters
-    count as their plain forms) and whole-word: a word matches when no letter, digit or
-    underscore touches either end, so "ass" matches "ass", "ASS!" and "(ass)" but not
-    "class" or "assess". A phrase matches with any run of whitespace between its words.
-    Blank entries and repeats are skipped. Words are returned as configured.
+    See :func:`find_matches`; the words are returned as configured.
     """
-    return _find_folded(_fold(body), words)
+    return tuple(match.entry for match in find_matches(body, words))
+
+
+def find_matches(
+    body: str, words: Iterable[str], *, also_known: Iterable[str] = ()
+) -> list[norm.Match]:
+    """The configured ``words`` found in ``body`` (in their order), with what matched.
+
+    Whole words of the normalised text (``normalise``: NFKC, case folding, look-alike
+    letters, leetspeak, spelled-out letters…), so "ass" matches "ass", "ASS!", "(ass)",
+    "a.s.s" and "@$$" but not "class", "assess" or "ass2". A phrase matches with only
+    whitespace between its words. Blank entries and repeats are skipped. ``also_known``
+    words are decoded too (the site's other list).
+    """
+    entries = tuple(words)
+    known = site_lexicon(entries, tuple(also_known))
+    return norm.find(norm.normalise(body, known), entries, known)
+
+
+def site_lexicon(*lists: Iterable[str]) -> norm.Lexicon:
+    """The lexicon for a site with these word lists (cached)."""
+    return norm.lexicon(tuple(sorted({w for words in lists for w in words})))
 
 
 def has_link(body: str) -> bool:
@@ -264,7 +335,7 @@ class _Submission:
     article: ArticleState
     author: AuthorState
     body: str
-    folded_body: str  # see _fold: banned and suspect words are looked up in this
+    normalised: norm.Normalised  # banned and suspect words are looked up in this
     scores: Mapping[str, float] | None
 
 
@@ -277,11 +348,14 @@ def _access(s: _Submission) -> Decision | tuple[str, ...]:
 
 
 def _banned_words(s: _Submission) -> Decision | tuple[str, ...]:
-    found = _find_folded(s.folded_body, s.site.banned_words)
+    found = norm.find(s.normalised, s.site.banned_words, s.site.lexicon)
     if not found:
         return ()
     return Decision(
-        Action.REJECT, tuple(f"banned word: {word}" for word in found), "banned_word", 422
+        Action.REJECT,
+        tuple(f"banned word: {m.entry}{m.how}" for m in found),
+        "banned_word",
+        422,
     )
 
 
@@ -308,9 +382,16 @@ def _scores(s: _Submission) -> Decision | tuple[str, ...]:
 
 
 def _suspect_words(s: _Submission) -> Decision | tuple[str, ...]:
-    return tuple(
-        f"suspect word: {word}" for word in _find_folded(s.folded_body, s.site.suspect_words)
-    )
+    found = norm.find(s.normalised, s.site.suspect_words, s.site.lexicon)
+    return tuple(f"suspect word: {m.entry}{m.how}" for m in found)
+
+
+def _suspect_phrases(s: _Submission) -> Decision | tuple[str, ...]:
+    # A classifier that scores threats (Detoxify) judges them better than a list does.
+    if s.scores and "threat" in s.scores:
+        return ()
+    found = norm.find(s.normalised, s.site.suspect_phrases, s.site.lexicon)
+    return tuple(f"suspect phrase: {m.entry}{m.how}" for m in found)
 
 
 def _links(s: _Submission) -> Decision | tuple[str, ...]:
@@ -329,6 +410,7 @@ _PHASES: tuple[_Phase, ...] = (
     _classifier,
     _scores,
     _suspect_words,
+    _suspect_phrases,
     _links,
     _premoderation,
 )
@@ -352,23 +434,6 @@ def _usable_scores(scores: Mapping[str, float] | None) -> Mapping[str, float] | 
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
-
-
-def _find_folded(folded_body: str, words: Iterable[str]) -> tuple[str, ...]:
-    found: list[str] = []
-    seen: set[tuple[str, ...]] = set()
-    for word in words:
-        parts = tuple(_fold(word).split())
-        # Blank entries would match everywhere; "Ass" after "ass" would repeat a reason.
-        if not parts or parts in seen:
-            continue
-        seen.add(parts)
-        # Lookarounds instead of \b: \b needs a word character at the edge, so it would
-        # never match configured entries that start or end with punctuation ("f*ck!").
-        pattern = r"(?<!\w)" + r"\s+".join(re.escape(part) for part in parts) + r"(?!\w)"
-        if re.search(pattern, folded_body):  # re caches compiled patterns itself
-            found.append(word.strip())
-    return tuple(found)
 
 
 # Common TLDs, and those spam favours; a bare "name.tld" counts as a link only with one of

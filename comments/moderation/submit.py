@@ -51,11 +51,14 @@ def check_content(site: Site, body: str) -> None:
     Raises:
         Refused: ``banned_word``.
     """
-    found = policy.find_words(body, site.settings["banned_words"])
+    found = policy.find_matches(
+        body, site.settings["banned_words"], also_known=site.settings["suspect_words"]
+    )
     if found:
         raise Refused(
             Code.BANNED_WORD,
-            f"this comment contains a word this site does not allow: {found[0]}",
+            f"this comment contains a word this site does not allow: "
+            f"{found[0].entry}{found[0].how}",
         )
 
 

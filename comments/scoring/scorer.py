@@ -6,8 +6,10 @@ overload), and the policy then holds the comment — moderation fails closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from comments.observability.metrics import Histogram
 from comments.scoring.classifier import (
@@ -19,6 +21,32 @@ from comments.scoring.classifier import (
 from comments.settings import Settings
 
 log = logging.getLogger("comments.scoring")
+
+#: What moderators and operators are told while the bundled model scores comments.
+BUNDLED_MODEL_WARNING = (
+    "profanity model only: threats and hate without profanity are not detected — "
+    "install Detoxify weights with `comments model install`"
+)
+
+
+def limitation_of(classifier_name: str) -> str | None:
+    """The warning for a classifier that misses whole kinds of abuse, else None."""
+    return BUNDLED_MODEL_WARNING if classifier_name == "profanity-check" else None
+
+
+def describe(settings: Settings) -> dict[str, str | None]:
+    """The classifier these settings give (built, not loaded) and its warning."""
+    try:
+        classifier = create_classifier(
+            settings.classifier,
+            checkpoint=settings.detoxify_checkpoint,
+            config_dir=settings.detoxify_config_dir,
+            torch_threads=settings.torch_threads,
+            backend=settings.detoxify_backend,
+        )
+    except ValueError as exc:
+        return {"name": settings.classifier, "warning": f"cannot be used: {exc}"}
+    return {"name": classifier.name, "warning": limitation_of(classifier.name)}
 
 
 class Scorer:
@@ -96,8 +124,36 @@ class Scorer:
         return self.batcher.status()
 
     @property
+    def warning(self) -> str | None:
+        """Set while the classifier misses threats and hate (the bundled model)."""
+        if self.batcher is None:
+            return None
+        return limitation_of(self.batcher.classifier.name)
+
+    def console_status(self) -> dict[str, str | None]:
+        """The classifier as the moderator console shows it: status and warning."""
+        return {**self.status().to_dict(), "warning": self.warning}
+
+    @property
     def usable(self) -> bool:
         return self.status().state != "failed"
+
+    async def score_all(self, texts: Sequence[str]) -> dict[str, float] | None:
+        """Score several readings of one comment; per label, the highest score.
+
+        The texts go through the micro-batcher together (one batch when it has room).
+        ``None`` when any of them gets no score: a comment is never judged on part of it.
+        """
+        if len(texts) == 1:
+            return await self.score(texts[0])
+        results = await asyncio.gather(*(self.score(text) for text in texts))
+        merged: dict[str, float] = {}
+        for scores in results:
+            if scores is None:
+                return None
+            for label, value in scores.items():
+                merged[label] = max(value, merged.get(label, value))
+        return merged
 
     async def score(self, text: str) -> dict[str, float] | None:
         if self.batcher is None:

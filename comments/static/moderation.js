@@ -130,10 +130,20 @@
     return call('GET', sitePath('/queue')).then(function (data) {
       var current = items[selected] && items[selected].id;
       items = data.items || [];
+      showClassifierWarning(data.classifier);
       var at = items.findIndex(function (i) { return i.id === current; });
       selected = at >= 0 ? at : Math.min(selected, Math.max(items.length - 1, 0));
       renderQueue();
     });
+  }
+
+  // The queue answer says which classifier scores (docs/api.md): warn while it is one
+  // that misses whole kinds of abuse. Text only, like everything on this page.
+  function showClassifierWarning(classifier) {
+    var banner = $('classifier-warning');
+    var warning = classifier && classifier.warning;
+    banner.textContent = warning || '';
+    banner.hidden = !warning;
   }
 
   function scheduleRefetch() {

@@ -67,8 +67,12 @@ async def tickets(request: Request) -> JSONResponse:
 async def get_queue(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
-    items = await node_of(request).reviewing.queue(site)
-    return JSONResponse({"items": [i.to_json() for i in items]})
+    node = node_of(request)
+    items = await node.reviewing.queue(site)
+    # The console's banner while the bundled model scores (it misses threats and hate).
+    return JSONResponse(
+        {"items": [i.to_json() for i in items], "classifier": node.scorer.console_status()}
+    )
 
 
 async def approve(request: Request) -> JSONResponse:

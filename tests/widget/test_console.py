@@ -201,3 +201,16 @@ async def test_a_revoked_moderator_is_signed_out_of_an_open_console(
     await expect(console.locator("#signin-error")).to_contain_text("no longer valid")
     await stack.post("mod-revoke", "a1", "you are an idiot and a liar")
     await expect(console.locator("#queue .item")).to_have_count(0)
+
+
+async def test_the_console_says_the_bundled_model_misses_threats(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("mod-banner")
+    carol = await stack.moderator("mod-banner", "carol")
+    console = await open_page(f"{stack.url}/moderation")
+    await sign_in(console, carol)
+    banner = console.get_by_role("status").filter(has_text="profanity model only")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("comments model install")
+    assert await csp_violations(console) == []
