@@ -32,7 +32,12 @@ if TYPE_CHECKING:
 Figures = dict[str, float]
 
 #: Modules that define a ``SECTION``, in the order they run.
-SECTION_MODULES = ("comments.bench.scoring", "comments.bench.fanout", "comments.bench.reading")
+SECTION_MODULES = (
+    "comments.bench.scoring",
+    "comments.bench.fanout",
+    "comments.bench.reading",
+    "comments.bench.importing",
+)
 
 
 @dataclass(frozen=True, slots=True)
