@@ -21,9 +21,7 @@ from tests.conftest import OPEN_SITE
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-async def threads(
-    store: Store, site: str, *, seqs: bool = True
-) -> dict[str, list[dict[str, Any]]]:
+async def threads(store: Store, site: str, *, seqs: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Every article's comments as an export lists them (published ones in seq order),
     ids replaced by positions. Without ``seqs``: another site numbers its own events."""
     out = io.StringIO()
@@ -94,7 +92,7 @@ async def test_disqus_export_gives_exactly_its_threads_twice_without_duplicates(
             {
                 "parent": "#0",
                 "name": "Bob",
-                "body": "A reply \u2014 with \"quotes\"",
+                "body": 'A reply \u2014 with "quotes"',
                 "status": "published",
                 "seq": 2,
                 "created_at": "2025-07-01T09:05:00Z",
@@ -206,9 +204,7 @@ async def test_xml_declaring_entities_imports_nothing(site: Store, name: str) ->
 
 
 async def test_dry_run_writes_nothing(site: Store) -> None:
-    report = await Importer(site).run(
-        "disqus", FIXTURES / "disqus.xml", site="news", dry_run=True
-    )
+    report = await Importer(site).run("disqus", FIXTURES / "disqus.xml", site="news", dry_run=True)
     assert report.imported == 4
     assert await threads(site, "news") == {}
 
