@@ -3,6 +3,7 @@ none in a pipe, and open pages receiving what an import adds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
@@ -19,7 +20,12 @@ from tests.conftest import add_site, wait_until
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def comments_cli(url: str, *args: str, tty: bool = False) -> tuple[int, str, str]:
+async def comments_cli(url: str, *args: str, tty: bool = False) -> tuple[int, str, str]:
+    """Run `comments ARGS` in its own process (off the event loop)."""
+    return await asyncio.to_thread(_cli, url, *args, tty=tty)
+
+
+def _cli(url: str, *args: str, tty: bool = False) -> tuple[int, str, str]:
     env = {**os.environ, "COMMENTS_DATABASE_URL": url}
     command = [sys.executable, "-m", "comments", *args]
     if not tty:
@@ -50,7 +56,7 @@ async def test_progress_bar_with_rate_and_time_left_on_a_terminal_only(sqlite_ur
     path = Path(sqlite_url.split("///", 1)[1]).with_name("export.xml")
     with path.open("w") as out:
         write_disqus_export(out, 3000)
-    code, out, err = comments_cli(
+    code, out, err = await comments_cli(
         sqlite_url, "import", "disqus", str(path), "--site", "news", tty=True
     )
     assert code == 0, err
@@ -62,7 +68,7 @@ async def test_progress_bar_with_rate_and_time_left_on_a_terminal_only(sqlite_ur
         text,
     ), text
     assert out.startswith("imported 2")
-    code, out, err = comments_cli(
+    code, out, err = await comments_cli(
         sqlite_url, "import", "disqus", str(path), "--site", "news", "--json"
     )
     assert code == 0
@@ -72,7 +78,7 @@ async def test_progress_bar_with_rate_and_time_left_on_a_terminal_only(sqlite_ur
 
 async def test_refused_file_is_one_line_and_exit_2(sqlite_url: str) -> None:
     await add_site(sqlite_url)
-    code, out, err = comments_cli(
+    code, _, err = await comments_cli(
         sqlite_url, "import", "disqus", str(FIXTURES / "xxe.xml"), "--site", "news"
     )
     assert code == 2
@@ -83,18 +89,20 @@ async def test_refused_file_is_one_line_and_exit_2(sqlite_url: str) -> None:
 async def test_export_to_a_file_then_import_jsonl(sqlite_url: str, tmp_path: Path) -> None:
     await add_site(sqlite_url)
     await add_site(sqlite_url, "copy")
-    code, _, err = comments_cli(
+    code, _, err = await comments_cli(
         sqlite_url, "import", "wordpress", str(FIXTURES / "wordpress.xml"), "--site", "news"
     )
     assert code == 0, err
     target = tmp_path / "out.jsonl"
-    code, out, err = comments_cli(sqlite_url, "export", "--site", "news", "--output", str(target))
+    code, out, err = await comments_cli(
+        sqlite_url, "export", "--site", "news", "--output", str(target)
+    )
     assert code == 0 and out == ""
     assert "exported 3 comments of 2 articles" in err
-    code, out, _ = comments_cli(sqlite_url, "import", "jsonl", str(target), "--site", "copy")
+    code, out, _ = await comments_cli(sqlite_url, "import", "jsonl", str(target), "--site", "copy")
     assert code == 0
     assert out.startswith("imported 3 of 3 comments into 2 articles of site copy")
-    code, out, _ = comments_cli(sqlite_url, "export", "--site", "copy", "--article", "?p=4")
+    code, out, _ = await comments_cli(sqlite_url, "export", "--site", "copy", "--article", "?p=4")
     lines = [json.loads(x) for x in out.splitlines()]
     assert [x["type"] for x in lines] == ["export", "article", "comment", "comment"]
     assert lines[1]["title"] == "Hello world!"
@@ -124,7 +132,8 @@ async def test_an_open_page_receives_imported_comments(
             "COMMENTS_REDIS_URL": broker_url,
             "COMMENTS_CHANNEL_PREFIX": channel_prefix,
         }
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             [
                 sys.executable,
                 "-m",
