@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import json
 import math
@@ -240,6 +241,103 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.transfer.importer import Importer
+    from comments.transfer.progress import Progress
+    from comments.transfer.records import ImportRefused
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no file at {path}")
+
+    async def run(store: Store) -> int:
+        scorer = None
+        broker = None
+        if args.moderate:
+            from comments.scoring.scorer import Scorer
+
+            scorer = Scorer.from_settings(settings)
+            await scorer.load()
+        publish = None
+        if not args.dry_run and not settings.broker_url.startswith("memory:"):
+            # Nodes hear of the new events as of any other node's; with the in-process
+            # broker there is no one to tell, and open pages catch up on their node's
+            # periodic check against the database (COMMENTS_RESYNC_INTERVAL_S).
+            from comments.infra.broker import BrokerUnavailable, create_broker
+            from comments.live.hub import article_channel, event_message
+            from comments.store import EventRow
+
+            broker = create_broker(settings.broker_url)
+            await broker.connect()
+
+            async def publish(site: str, article: str, event: EventRow) -> None:
+                assert broker is not None
+                channel = article_channel(settings.channel_prefix, site, article)
+                with contextlib.suppress(BrokerUnavailable):
+                    await broker.publish(channel, event_message(event))
+
+        try:
+            report = await Importer(store, progress=Progress(), scorer=scorer, publish=publish).run(
+                args.kind,
+                path,
+                site=args.site,
+                article_mode=args.article,
+                dry_run=args.dry_run,
+            )
+        except ImportRefused as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            if scorer is not None:
+                await scorer.close()
+            if broker is not None:
+                await broker.disconnect()
+        for line in report.lines():
+            print(line)
+        if args.json:
+            print(json.dumps(report.to_json()))
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from comments.transfer.export import export
+
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--since takes an ISO 8601 date or time, got {args.since!r}") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+
+    async def run(store: Store) -> int:
+        if await store.get_site(args.site) is None:
+            raise CliError(f"no site {args.site!r}")
+        if args.output is None:
+            articles, count = await export(
+                store, sys.stdout, site=args.site, article=args.article, since=since
+            )
+            sys.stdout.flush()
+        else:
+            # Written beside the target and renamed: an interrupted export leaves no
+            # half file under the name a script waits for.
+            target = Path(args.output)
+            partial = target.with_name(target.name + ".partial")
+            with partial.open("w", encoding="utf-8") as out:
+                articles, count = await export(
+                    store, out, site=args.site, article=args.article, since=since
+                )
+            partial.replace(target)
+        print(f"exported {count} comments of {articles} articles", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
 def package_version() -> str:
     """The installed ``comments`` package's version, or ``unknown`` in a bare source tree."""
     try:
@@ -450,6 +548,53 @@ def build_parser() -> argparse.ArgumentParser:
         "scoring needs; a job a dead worker held is taken over by another.",
     )
     worker.set_defaults(func=cmd_worker)
+
+    imp = sub.add_parser(
+        "import",
+        help="import comments from Disqus, WordPress or a `comments export`",
+        description="Import the comments of a Disqus XML export, a WordPress WXR export "
+        "or a `comments export` file into a site. Approved comments are published, "
+        "pending ones held for the moderators; spam, deleted comments, pingbacks and "
+        "trackbacks are counted and left out. Running it again on the same file adds "
+        "nothing. The file is read whole before anything is written: a malformed file, "
+        "or an XML file declaring entities, imports nothing.",
+    )
+    imp.add_argument("kind", choices=("disqus", "wordpress", "jsonl"), help="the file's format")
+    imp.add_argument("file", help="the export file")
+    imp.add_argument("--site", required=True, help="the site to import into")
+    imp.add_argument(
+        "--article",
+        choices=("path", "link", "id"),
+        default=None,
+        help="the article id each thread gets: path (default for XML: the link's path "
+        "and query without the leading slash, a bare / kept), link (the whole link) or id "
+        "(the source's own thread id; the default for jsonl, which keeps article ids)",
+    )
+    imp.add_argument(
+        "--moderate",
+        action="store_true",
+        help="send comments that would be published through the classifier and the "
+        "site's policy first, as new posts are",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="read and count, write nothing")
+    imp.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser(
+        "export",
+        help="export a site's comments as JSON Lines",
+        description="Write a site's articles and comments as JSON Lines (to standard "
+        "output, or --output FILE): published, held and rejected comments with their "
+        "scores and reasons, deleted ones as stubs. `comments import jsonl` reads it "
+        "back. No tokens, secrets or network addresses are written.",
+    )
+    exp.add_argument("--site", required=True, help="the site")
+    exp.add_argument("--article", default=None, help="only this article")
+    exp.add_argument(
+        "--since", default=None, help="only comments created at or after this ISO 8601 time"
+    )
+    exp.add_argument("--output", default=None, help="write to this file instead")
+    exp.set_defaults(func=cmd_export)
 
     bench.add_parser(sub)
     return parser

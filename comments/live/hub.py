@@ -44,6 +44,18 @@ FANOUT_PAUSE = 1.0
 FANOUT_PAUSE_MAX_S = 0.1
 
 
+def article_channel(prefix: str, site: str, article: str) -> str:
+    """The broker channel of an article's events. A namespace of its own: with
+    ``{prefix}:{site}:…`` a site called "mod" shared channels with the moderation feed
+    (``{prefix}:mod:{site}``)."""
+    return f"{prefix}:article:{site}:{article}"
+
+
+def event_message(event: EventRow) -> bytes:
+    """An event as the broker carries it: its seq, a newline, its payload."""
+    return b"%d\n" % event.seq + event.payload.encode()
+
+
 @dataclass(frozen=True)
 class Frame:
     """Consecutive events, and the text that carries them, built once per channel."""
@@ -342,9 +354,7 @@ class Hub:
         await self.broker.disconnect()
 
     def channel_name(self, site: str, article: str) -> str:
-        # A namespace of its own: with ``{prefix}:{site}:…`` a site called "mod" shared
-        # channels with the moderation feed (``{prefix}:mod:{site}``).
-        return f"{self.prefix}:article:{site}:{article}"
+        return article_channel(self.prefix, site, article)
 
     @property
     def sockets(self) -> int:
@@ -443,8 +453,7 @@ class Hub:
         channel = self.channels.get(name)
         if channel is not None:
             self._accept(channel, event.seq, event.payload)
-        data = b"%d\n" % event.seq + event.payload.encode()
-        self._spawn(self._send(name, data))
+        self._spawn(self._send(name, event_message(event)))
 
     async def _send(self, name: str, data: bytes) -> None:
         try:

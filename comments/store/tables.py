@@ -38,6 +38,9 @@ articles = sa.Table(
     # this row and seqs stay contiguous.
     sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The article's title and address where known (kept from an import; for the console).
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
     sa.UniqueConstraint("site", "key"),
 )
 
@@ -111,4 +114,17 @@ server_secrets = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+imported = sa.Table(
+    "imported",
+    metadata,
+    # What an import took from where: re-running the same export adds nothing. ``source``
+    # names the export's system (``disqus``, ``wordpress:<blog>``, ``jsonl``) and
+    # ``source_id`` the comment's id there.
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.slug"), primary_key=True),
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("source_id", sa.String(200), primary_key=True),
+    sa.Column("comment_id", sa.String(32), nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
 )

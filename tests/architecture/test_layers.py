@@ -149,6 +149,8 @@ FORBIDDEN = {
     "comments.observability.metrics": ("comments.",),
     "comments.errors": ("comments.web", "comments.server"),
     "comments.node": ("comments.web", "comments.server", "comments.cli"),
+    # Imports and exports: a CLI's use case, below the command line and beside the web.
+    "comments.transfer": ("comments.web", "comments.server", "comments.cli", "comments.node"),
 }
 
 
