@@ -254,13 +254,18 @@ async def test_site_settings_and_moderator_names_from_the_command_line(
 ) -> None:
     url = stack.server.node.settings.database_url
     capsys.readouterr()
+    # Words match whole words, so an entry must have a letter or digit; the others are
+    # refused cleanly (below).
+    words = [p for p in PAYLOADS if any(c.isalnum() for c in p)]
     for key in ("suspect_words", "banned_words"):
-        assert (
-            await run_cli(monkeypatch, url, "site", "set", "news", key, json.dumps(PAYLOADS)) == 0
-        )
+        assert await run_cli(monkeypatch, url, "site", "set", "news", key, json.dumps(words)) == 0
         shown = json.loads(capsys.readouterr().out)
         # Words are matched without case: stored lower-cased, otherwise as typed.
-        assert shown["settings"][key] == [p.lower() for p in PAYLOADS]
+        assert shown["settings"][key] == [p.lower() for p in words]
+        if len(words) < len(PAYLOADS):
+            everything = json.dumps(PAYLOADS)
+            assert await run_cli(monkeypatch, url, "site", "set", "news", key, everything) == 2
+            assert "has no letter or digit" in capsys.readouterr().err
     assert await run_cli(monkeypatch, url, "site", "set", "news", "banned_words", "[]") == 0
     assert await run_cli(monkeypatch, url, "site", "set", "news", "suspect_words", "[]") == 0
     capsys.readouterr()

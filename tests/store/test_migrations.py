@@ -153,7 +153,7 @@ async def test_nodes_starting_together_on_an_empty_database_all_migrate(
 
 async def test_upgrading_redacts_events_of_comments_removed_before(fresh_store: Store) -> None:
     """Removals under earlier releases left the comment's text in its published event:
-    migration 0004 redacts it, and leaves the events of published comments alone."""
+    migration 0005 redacts it, and leaves the events of published comments alone."""
     from alembic import command
 
     from comments.models import Status, redacted_event
@@ -163,7 +163,7 @@ async def test_upgrading_redacts_events_of_comments_removed_before(fresh_store: 
         return lambda conn: command.upgrade(alembic_config(conn), revision)
 
     async with fresh_store.engine.begin() as conn:
-        await conn.run_sync(upgrade_to("0003"))
+        await conn.run_sync(upgrade_to("0004"))
     await fresh_store.create_site("news", {})
     author, _ = await fresh_store.create_guest("news", "Zelda")
     posted = []

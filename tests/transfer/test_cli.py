@@ -4,12 +4,15 @@ none in a pipe, and open pages receiving what an import adds."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import websockets
@@ -26,13 +29,15 @@ async def comments_cli(url: str, *args: str, tty: bool = False) -> tuple[int, st
 
 
 def _cli(url: str, *args: str, tty: bool = False) -> tuple[int, str, str]:
-    env = {**os.environ, "COMMENTS_DATABASE_URL": url}
+    # A wide terminal whatever the test runner's: the bar's line must not wrap.
+    env = {**os.environ, "COMMENTS_DATABASE_URL": url, "COLUMNS": "200", "LINES": "50"}
     command = [sys.executable, "-m", "comments", *args]
     if not tty:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         return done.returncode, done.stdout, done.stderr
     # stderr on a pseudo-terminal, as in an operator's shell; stdout still a pipe.
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=terminal, text=True)
     os.close(terminal)
     seen = b""

@@ -6,8 +6,8 @@ redacts them (``Store.withdraw``); this does the same for what is already stored
 ``comment.published`` event that is not the current publication of a published comment
 becomes ``{"type": "comment.redacted", "seq": n, "id": "…"}``. Data only, no schema change.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04
 """
 
@@ -18,8 +18,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
