@@ -791,9 +791,11 @@ def _replace(comment: Comment, **changes: Any) -> Comment:
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside the writer; busy_timeout covers the odd second
-    # process (the CLI) writing while the server runs.
+    # process (the CLI) writing while the server runs. The wait is set first: even the
+    # switch to WAL may wait on the server's start-up writes. 30 s: a loaded host can
+    # keep a writer's transaction open for seconds between its statements.
+    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()

@@ -75,7 +75,9 @@ async def send_until_cut_off(
                 if piece:
                     writer.write(piece)
                     await writer.drain()
-        await asyncio.wait({reading}, timeout=pace_s * 4)
+        # Once answered, the close follows: wait for it (a loaded host may take a while);
+        # unanswered, a short grace only.
+        await asyncio.wait({reading}, timeout=10.0 if outcome.answer else pace_s * 4)
     finally:
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
