@@ -146,9 +146,12 @@ def url(request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.redis
 async def test_two_nodes_share_one_count(url: str, channel_prefix: str) -> None:
-    a = RedisRateLimiter(url, channel_prefix)
-    b = RedisRateLimiter(url, channel_prefix)
-    other_deployment = RedisRateLimiter(url, f"{channel_prefix}-other")
+    # A generous timeout: on a loaded machine a call past the default 0.5 s falls back to
+    # the node's own memory (by design), which would count apart; this test is about the
+    # shared count.
+    a = RedisRateLimiter(url, channel_prefix, timeout_s=10)
+    b = RedisRateLimiter(url, channel_prefix, timeout_s=10)
+    other_deployment = RedisRateLimiter(url, f"{channel_prefix}-other", timeout_s=10)
     try:
         assert await a.hit("ip:news:203.0.113.9", 3, 60) is None
         assert await b.hit("ip:news:203.0.113.9", 3, 60) is None
@@ -161,6 +164,7 @@ async def test_two_nodes_share_one_count(url: str, channel_prefix: str) -> None:
         assert sum(r is None for r in results) == 7
         # A deployment with another prefix on the same Redis counts apart.
         assert await other_deployment.hit("ip:news:203.0.113.9", 3, 60) is None
+        assert a.fallbacks == b.fallbacks == other_deployment.fallbacks == 0
     finally:
         for limiter in (a, b, other_deployment):
             await limiter.close()

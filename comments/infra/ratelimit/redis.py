@@ -60,23 +60,30 @@ return -1
 
 class RedisRateLimiter(RateLimiter):
     def __init__(
-        self, url: str, prefix: str = "comments", *, clock: Callable[[], float] | None = None
+        self,
+        url: str,
+        prefix: str = "comments",
+        *,
+        clock: Callable[[], float] | None = None,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         """``url`` names one Redis or a Redis Cluster; ``clock`` (seconds) replaces the
-        server's clock, for tests of the window."""
+        server's clock, for tests of the window; ``timeout_s`` bounds each call before
+        the memory fallback answers."""
         self.prefix = f"{prefix}:ratelimit:"
         self.clock = clock
         # No retries: a post must not wait out a backoff; the memory fallback answers.
         self._redis = redis_client.connect(
             url,
-            socket_timeout=TIMEOUT_S,
-            socket_connect_timeout=TIMEOUT_S,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
         self._script = self._redis.register_script(SLIDING_WINDOW)
         self._member = f"{secrets.token_hex(6)}:"
         self._counter = itertools.count()
         self._memory = MemoryRateLimiter()
+        self._timeout_s = timeout_s
         self._retry_at = 0.0
         self._outage = False
         self.fallbacks = 0
@@ -91,7 +98,9 @@ class RedisRateLimiter(RateLimiter):
         args: list[int | str] = [limit, math.ceil(window_s * 1e6), now, member]
         try:
             # The socket timeouts bound each read; this bounds the whole call.
-            wait_us = await asyncio.wait_for(self._run(self.prefix + key, args), TIMEOUT_S * 2)
+            wait_us = await asyncio.wait_for(
+                self._run(self.prefix + key, args), self._timeout_s * 2
+            )
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._retry_at = time.monotonic() + RETRY_S
             if not self._outage:
