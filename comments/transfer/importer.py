@@ -27,6 +27,7 @@ from comments.store.transfer import ArticleBatch, NewAuthor, NewComment, Transfe
 from comments.transfer import disqus, jsonl, wordpress
 from comments.transfer.progress import CountingReader, Progress
 from comments.transfer.records import ImportRefused, Post, Skip, Thread
+from comments.transfer.spool import BodySpool
 from comments.transfer.text import article_id
 
 KINDS = ("disqus", "wordpress", "jsonl")
@@ -124,6 +125,7 @@ class Importer:
         self.progress = progress or Progress(enabled=False)
         self.scorer = scorer  # set with --moderate
         self.publish = publish
+        self.spool: BodySpool  # a new one per run
 
     async def run(
         self,
@@ -139,6 +141,21 @@ class Importer:
         if stored is None:
             raise ImportRefused(f"no site {site!r}; create it with `comments site add {site}`")
         mode = article_mode or ("id" if kind == "jsonl" else "path")
+        self.spool = BodySpool()
+        try:
+            return await self._run(kind, path, stored, site, mode, dry_run)
+        finally:
+            self.spool.close()
+
+    async def _run(
+        self,
+        kind: str,
+        path: Path,
+        stored: dict[str, Any],
+        site: str,
+        mode: str,
+        dry_run: bool,
+    ) -> Report:
         threads, posts, source = await asyncio.to_thread(self._read, kind, path)
         report = Report(site=site, source=source, dry_run=dry_run, read=len(posts))
         known = await self.transfer.imported_ids(site, source)
@@ -160,8 +177,13 @@ class Importer:
                 for item in items:
                     if isinstance(item, Thread):
                         threads.setdefault(item.source_id, item)
-                    else:
-                        posts.append(item)
+                        continue
+                    if item.skip is not None:
+                        item.body = ""  # spam, deleted: never written, never read
+                    elif item.body:
+                        item.spooled = self.spool.put(item.body)
+                        item.body = ""
+                    posts.append(item)
         finally:
             self.progress.close()
         return threads, posts, source()
@@ -191,7 +213,7 @@ class Importer:
                 post.skip = Skip.NO_ARTICLE
             elif post.created_at is None:
                 post.skip = Skip.NO_DATE
-            elif not post.body and post.status != "deleted":
+            elif post.spooled is None and not post.body and post.status != "deleted":
                 post.skip = Skip.EMPTY
             elif post.source_id in known:
                 post.skip = Skip.ALREADY_IMPORTED
@@ -260,7 +282,7 @@ class Importer:
         try:
             for start in range(0, len(candidates), SCORE_CHUNK):
                 chunk = candidates[start : start + SCORE_CHUNK]
-                scores = await asyncio.gather(*(self.scorer.score(p.body) for p in chunk))
+                scores = await asyncio.gather(*(self.scorer.score(self._body(p)) for p in chunk))
                 for post, score in zip(chunk, scores, strict=True):
                     key = keys[post.thread]
                     assert key is not None
@@ -271,7 +293,7 @@ class Importer:
                         site_policy,
                         policy.ArticleState(premoderated=premoderated[key]),
                         policy.AuthorState(has_approved_comment=True),
-                        post.body,
+                        self._body(post),
                         score,
                     )
                     status = {
@@ -371,13 +393,16 @@ class Importer:
             parent=parents[post.source_id],
             author_id=author,
             author_name=name,
-            body=post.body,
+            body=self._body(post),
             status=status,
             created_at=post.created_at.astimezone(UTC),
             scores=scores,
             reasons=reasons,
             unscored=unscored,
         )
+
+    def _body(self, post: Post) -> str:
+        return post.body if post.spooled is None else self.spool.get(post.spooled)
 
     async def _flush(
         self,

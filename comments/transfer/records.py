@@ -47,6 +47,9 @@ class Post:
     seq: int | None = None
     scores: dict[str, float] | None = None
     reasons: list[str] | None = None
+    # Where the body waits on disk once the importer has read it (comments.transfer.spool);
+    # ``body`` is then "".
+    spooled: tuple[int, int] | None = None
 
 
 class ImportRefused(Exception):
