@@ -89,6 +89,17 @@ async def test_an_edit_appears_live_and_a_toxic_one_is_withdrawn_and_queued(
     await screenshot(ana, "threads-toxic-edit-author")
     await screenshot(ben, "threads-toxic-edit-reader")
 
+    # The console shows the held edit and, on demand, the texts it replaced.
+    console = await open_page(f"{stack.url}/moderation")
+    await console.locator("#token").fill(token)
+    await console.locator("#token").press("Enter")
+    await expect(console.locator("#queue .item")).to_have_count(1)
+    await console.locator("#queue .item .versions summary").click()
+    await expect(console.locator("#queue .item .versions li")).to_have_text(
+        ["The meeting was on Tuesdya.", "The meeting was on Tuesday."]
+    )
+    await screenshot(console, "threads-console-versions")
+
 
 async def test_links_in_bodies_are_safe_links(stack: Stack, open_page: OpenPage) -> None:
     await stack.add_site("links")
