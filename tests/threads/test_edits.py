@@ -265,3 +265,17 @@ async def test_a_banned_word_in_an_edit_is_refused(serve: Serve) -> None:
         assert_error(await edit(http, first, "a KUMQUAT", ana), 422, "banned_word")
         listed = (await http.get(thread_url())).json()["comments"]
         assert [c["body"] for c in listed] == [CLEAN]
+
+
+async def test_edits_count_against_the_authors_rate_limit(serve: Serve) -> None:
+    server = await serve(posts_per_minute_per_author=2)
+    async with server.client() as http:
+        ana = Guest("Ana")
+        first = await posted(http, CLEAN, 201, guest=ana)  # the first of two a minute
+        r = await edit(http, first, "a second take", ana)
+        assert r.status_code == 200, r.text
+        r = await edit(http, first, "a third take", ana)
+        assert_error(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+        listed = (await http.get(thread_url())).json()["comments"]
+        assert [c["body"] for c in listed] == ["a second take"]
