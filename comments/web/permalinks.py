@@ -20,20 +20,35 @@ ARTICLE = "/api/v1/sites/{site}/articles/{article:path}"
 
 
 async def with_tombstones(
-    request: Request, page: Sequence[Comment], *, newest: bool
+    request: Request, page: Sequence[Comment], *, newest: bool | None
 ) -> list[dict[str, Any]]:
     """A page's comments as its reader sees them, with a tombstone for each removed
-    comment that published ones on the page answer, in the page's order by seq."""
-    shown: list[tuple[int, dict[str, Any]]] = [
-        (c.seq or 0, c.to_json(as_author=True)) for c in page
-    ]
+    comment that published ones on the page answer: by seq in the page's order
+    (``newest`` True or False), or, for an order not by seq (``None``: e.g. by
+    reactions), each just before the first comment on the page that answers it."""
+    shown = [c.to_json(as_author=True) for c in page]
     tombstones = await node_of(request).threads.tombstones(page)
     if not tombstones:
-        return [j for _, j in shown]
-    shown += [(t.seq or 0, t.to_json()) for t in tombstones]
+        return shown
+    if newest is None:
+        return _before_answers(shown, [t.to_json() for t in tombstones])
+    by_seq = [(c.seq or 0, j) for c, j in zip(page, shown, strict=True)]
+    by_seq += [(t.seq or 0, t.to_json()) for t in tombstones]
     # A tombstone sits where it was published: before its replies in either order.
-    shown.sort(key=lambda pair: pair[0], reverse=newest)
-    return [j for _, j in shown]
+    by_seq.sort(key=lambda pair: pair[0], reverse=newest)
+    return [j for _, j in by_seq]
+
+
+def _before_answers(
+    shown: list[dict[str, Any]], tombstones: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each tombstone right before the first item that answers it (tombstones come
+    nearest first, so a chain of them ends up oldest first, above its replies)."""
+    out = list(shown)
+    for tomb in tombstones:
+        at = next((i for i, j in enumerate(out) if j.get("parent") == tomb["id"]), len(out))
+        out.insert(at, tomb)
+    return out
 
 
 def _limit(request: Request) -> int:

@@ -137,3 +137,11 @@ async def test_tombstones_follow_the_published_replies(store: Store, author: Aut
     ]
     context = await threads.context(leaf, limit=5)
     assert context.before == [] and context.after == [] and context.before_cursor is None
+
+
+def test_tombstones_go_before_their_answers_in_an_order_not_by_seq() -> None:
+    from comments.web.permalinks import _before_answers
+
+    shown = [{"id": "b", "parent": None}, {"id": "r2", "parent": "m"}, {"id": "r1", "parent": "t"}]
+    tombs = [{"id": "m", "parent": "t"}, {"id": "t", "parent": None}]
+    assert [j["id"] for j in _before_answers(shown, tombs)] == ["b", "t", "m", "r2", "r1"]
