@@ -26,6 +26,7 @@ class Code(StrEnum):
     UNKNOWN_PARENT = "unknown_parent"
     BANNED_WORD = "banned_word"
     RATE_LIMITED = "rate_limited"
+    EDIT_WINDOW_CLOSED = "edit_window_closed"
 
 
 class Refused(Exception):

@@ -34,10 +34,14 @@ class EventType(StrEnum):
     # Stands, in replays and gap fills, where an event of a since removed comment was:
     # same seq (the stream stays contiguous), no body, no author.
     REDACTED = "comment.redacted"
+    # A published comment's new text (its author edited it and it stayed clean): the
+    # comment's earlier events are redacted when it is written, so the old text is
+    # never served again.
+    EDITED = "comment.edited"
 
 
 # Events whose payload carries a comment's body and author: redacted when it leaves.
-TEXT_EVENTS = (EventType.PUBLISHED,)
+TEXT_EVENTS = (EventType.PUBLISHED, EventType.EDITED)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Comment:
     status: Status
     seq: int | None
     created_at: datetime
+    # When its author last changed its text; None for a comment never edited.
+    edited_at: datetime | None = None
 
     def to_json(self, *, as_author: bool = False) -> dict[str, Any]:
         """The wire form. ``as_author``: for the comment's own author, to whom a shadowed
@@ -76,7 +82,7 @@ class Comment:
         elif status is Status.SHADOWED:
             status = Status.PUBLISHED if as_author else Status.HELD
             seq = self.seq if as_author else None
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "site": self.site,
             "article": self.article,
@@ -87,6 +93,9 @@ class Comment:
             "seq": seq,
             "created_at": format_time(self.created_at),
         }
+        if self.edited_at is not None:  # only on edited comments (docs/api.md)
+            out["edited_at"] = format_time(self.edited_at)
+        return out
 
 
 def format_time(at: datetime) -> str:
@@ -106,6 +115,10 @@ def dumps(obj: Any) -> str:
 
 def published_event(seq: int, comment: Comment) -> str:
     return dumps({"type": str(EventType.PUBLISHED), "seq": seq, "comment": comment.to_json()})
+
+
+def edited_event(seq: int, comment: Comment) -> str:
+    return dumps({"type": str(EventType.EDITED), "seq": seq, "comment": comment.to_json()})
 
 
 def removed_event(seq: int, comment_id: str) -> str:
@@ -128,6 +141,23 @@ def removed_id(payload: str) -> str | None:
         return None
     try:
         comment_id = json.loads(payload).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return comment_id if isinstance(comment_id, str) else None
+
+
+_EDITED_PREFIX = f'{{"type":"{EventType.EDITED}",'
+
+
+def superseded_id(payload: str) -> str | None:
+    """The comment whose earlier events this one supersedes (a removal or an edit: they
+    lose their text); None for any other event. A prefix test first, as ``removed_id``."""
+    found = removed_id(payload)
+    if found is not None or not payload.startswith(_EDITED_PREFIX):
+        return found
+    try:
+        comment = json.loads(payload).get("comment") or {}
+        comment_id = comment.get("id")
     except (ValueError, AttributeError):
         return None
     return comment_id if isinstance(comment_id, str) else None

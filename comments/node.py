@@ -22,6 +22,7 @@ from comments.infra.ratelimit import RateLimiter, create_limiter
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
+from comments.moderation.edit import Editing
 from comments.moderation.networks import NetworkKeys
 from comments.moderation.report import Reporting
 from comments.moderation.review import Reviewing
@@ -32,7 +33,9 @@ from comments.scoring.scorer import Scorer
 from comments.settings import Settings
 from comments.sites import SiteCache
 from comments.store import Store, create_store
+from comments.store.edits import EditStore
 from comments.store.review import ReviewStore
+from comments.store.threads import ThreadStore
 
 log = logging.getLogger("comments.node")
 
@@ -57,6 +60,8 @@ class Node:
     reviewing: Reviewing
     reporting: Reporting
     networks: NetworkKeys
+    editing: Editing
+    threads: ThreadStore
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
@@ -142,6 +147,16 @@ class Node:
                 networks=networks,
             ),
             networks=networks,
+            editing=Editing(
+                store=store,
+                edits=EditStore(store),
+                review=review,
+                limiter=limiter,
+                decider=decider,
+                hub=hub,
+                metrics=metrics,
+            ),
+            threads=ThreadStore(store),
             dispatcher=dispatcher,
         )
 

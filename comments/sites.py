@@ -34,11 +34,22 @@ DEFAULTS: dict[str, Any] = {
     "posts_per_minute_per_ip": 120,
     # Widget: insert new comments at once even while the reader is scrolled in the thread.
     "live_insert": False,
+    # How long after posting its author may edit a comment, in seconds; 0: no editing.
+    "edit_window_s": 300,
+    # How deep the widget nests replies; deeper ones sit at that level, "@name" first.
+    "reply_depth": 3,
 }
 LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words", "suspect_phrases"}
 BOOL_KEYS = {"guests", "premoderated", "live_insert"}
-INT_KEYS = {"reports_before_review", "posts_per_minute_per_author", "posts_per_minute_per_ip"}
+INT_KEYS = {
+    "reports_before_review",
+    "posts_per_minute_per_author",
+    "posts_per_minute_per_ip",
+    "edit_window_s",
+    "reply_depth",
+}
 SECRET_KEYS = {"sso_secrets"}
+REPLY_DEPTH_MAX = 10  # deeper nesting leaves no width for text on a phone
 MAX_SSO_SECRETS = 2  # the current one and, during a rotation, the previous one
 #: The labels a site may set a threshold for: Detoxify's (every model's) and the bundled
 #: profanity model's, taken from the policy's table of their defaults.
@@ -189,6 +200,8 @@ def parse_value(key: str, raw: str) -> Any:
             raise SiteSettingError(f"{key} must be 0 or more (0 means no limit)")
         if not re.fullmatch(r"\s*[0-9]{1,9}\s*", raw):
             raise SiteSettingError(f"{key} takes a whole number, got {raw!r}")
+        if key == "reply_depth" and not 1 <= int(raw) <= REPLY_DEPTH_MAX:
+            raise SiteSettingError(f"reply_depth is 1 to {REPLY_DEPTH_MAX} levels")
         return int(raw)
     if key == "thresholds":
         return _parse_thresholds(raw)

@@ -223,6 +223,8 @@ def test_every_key_has_a_parser() -> None:
         "posts_per_minute_per_author": "10",
         "posts_per_minute_per_ip": "120",
         "live_insert": "true",
+        "edit_window_s": "300",
+        "reply_depth": "3",
     }
     assert set(typed) == set(DEFAULTS)
     for key, raw in typed.items():
@@ -306,3 +308,12 @@ async def test_site_cache_reads_once_for_requests_that_miss_together(
     sites = await asyncio.gather(*(cache.get("news") for _ in range(50)))
     assert reads == ["news"]
     assert all(site is not None and site.guests is True for site in sites)
+
+
+def test_edit_window_and_reply_depth() -> None:
+    assert parse_value("edit_window_s", "0") == 0  # editing off
+    assert parse_value("edit_window_s", "900") == 900
+    assert parse_value("reply_depth", "1") == 1
+    for bad in ("0", "11", "-1", "two"):
+        with pytest.raises(SiteSettingError):
+            parse_value("reply_depth", bad)

@@ -20,7 +20,13 @@ from functools import cached_property
 
 from comments.infra.broker import Broker, BrokerUnavailable
 from comments.live.frames import text_frame
-from comments.models import batch_frame, carries_comment, redacted_event, removed_id, reset_event
+from comments.models import (
+    batch_frame,
+    carries_comment,
+    redacted_event,
+    reset_event,
+    superseded_id,
+)
 from comments.store import EventRow, Store, StoreUnavailable
 
 log = logging.getLogger("comments.hub")
@@ -245,13 +251,14 @@ class Subscriber:
         if self._held:
             self._held[:] = [redactor(f) for f in self._held]
 
-    def removals_held(self) -> set[str]:
-        """The comments removed by events that arrived while the replay was read."""
+    def removals_held(self) -> set[tuple[str, int]]:
+        """The comments removed (or edited) by events that arrived while the replay was
+        read, each with the seq of that event."""
         return {
-            cid
+            (cid, frame.first + i)
             for frame in self._held
-            for p in frame.payloads
-            if (cid := removed_id(p)) is not None
+            for i, p in enumerate(frame.payloads)
+            if (cid := superseded_id(p)) is not None
         }
 
     def take(self) -> str | None:
@@ -402,8 +409,8 @@ class Hub:
                         events = [(r.seq, r.payload) for r in rows]
                         # A comment removed while the rows were read (its removal is
                         # among what arrived meanwhile) may still show its text in them.
-                        for cid in sub.removals_held() | self._removals_waiting(channel):
-                            events = redact_events(events, cid, current + 1)
+                        for cid, at in sub.removals_held() | self._removals_waiting(channel):
+                            events = redact_events(events, cid, min(at, current + 1))
                         replay = [frame_of(events)]
             sub.start_live(replay, start)
         except BaseException:
@@ -490,7 +497,7 @@ class Hub:
                 payload = channel.early.pop(nxt)
                 channel.outbox.append((nxt, payload))
                 channel.last_seq = nxt
-                gone = removed_id(payload)
+                gone = superseded_id(payload)  # removed, or edited: older text goes
                 if gone is not None:
                     self._redact(channel, gone, nxt)
                 nxt += 1
@@ -510,8 +517,8 @@ class Hub:
             sub.redact(redactor)
 
     @staticmethod
-    def _removals_waiting(channel: Channel) -> set[str]:
-        return {cid for _, p in channel.outbox if (cid := removed_id(p)) is not None}
+    def _removals_waiting(channel: Channel) -> set[tuple[str, int]]:
+        return {(cid, seq) for seq, p in channel.outbox if (cid := superseded_id(p)) is not None}
 
     def _schedule_flush(self, channel: Channel) -> None:
         if channel.flush_scheduled:

@@ -8,6 +8,7 @@ before its decision (fail closed: no score holds the comment).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 from comments.live.feed import ModerationFeed
@@ -20,6 +21,16 @@ from comments.scoring.scorer import Scorer
 from comments.sites import Site, SiteCache
 from comments.store import Store
 from comments.store.review import SHADOW_REASON, ReviewStore
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's decision as a status: published, held, rejected or shadowed."""
+
+    status: Status
+    reasons: list[str]
+    # Held without a score (the classifier was away): re-scored when it is back.
+    unscored: bool
 
 
 class Decider:
@@ -108,6 +119,42 @@ class Decider:
         rescoring: bool = False,
     ) -> Comment | None:
         """The policy's half of ``decide``: ``scores`` None means the classifier gave none."""
+        verdict = await self.verdict(comment, site, scores)
+        to, reasons, unscored = verdict.status, verdict.reasons, verdict.unscored
+        if rescoring and unscored:
+            return None  # still no score: leave it as it is
+        change = await self.store.transition(
+            comment.id,
+            to,
+            allowed_from=[Status.HELD] if rescoring else [Status.PENDING],
+            only_unscored=rescoring,
+            values={
+                "scores": json.dumps(scores or {}),
+                "reasons": json.dumps(reasons),
+                "unscored": unscored,
+            },
+        )
+        if change is None:  # decided elsewhere meanwhile
+            return None
+        if change.event is not None:
+            self.hub.publish(comment.site, comment.article, change.event)
+        if rescoring:
+            self.feed.publish(comment.site, {"type": "queue.removed", "id": comment.id})
+        if to in (Status.HELD, Status.SHADOWED):
+            await self.queue(comment.id, comment.site)
+        return change.comment
+
+    async def queue(self, comment_id: str, site: str) -> None:
+        """Put a held (or shadowed) comment in its site's live moderation queue."""
+        item = await self.review.item(comment_id)
+        if item is not None:
+            self.feed.publish(site, {"type": "queue.added", "item": item.to_json()})
+
+    async def verdict(
+        self, comment: Comment, site: Site, scores: dict[str, float] | None
+    ) -> Verdict:
+        """What the policy makes of ``comment`` (its body as it stands) with ``scores``,
+        for its author and article as they are now: a new post's or an edit's."""
         article = await self.store.get_article(comment.site, comment.article)
         author = await self.review.author_state(comment.site, comment.author.id)
         decision = policy.decide(
@@ -145,30 +192,7 @@ class Decider:
             # Shadow-banned while it waited: its author alone sees it, as published.
             to, unscored = Status.SHADOWED, False
             reasons.append(SHADOW_REASON)
-        if rescoring and unscored:
-            return None  # still no score: leave it as it is
-        change = await self.store.transition(
-            comment.id,
-            to,
-            allowed_from=[Status.HELD] if rescoring else [Status.PENDING],
-            only_unscored=rescoring,
-            values={
-                "scores": json.dumps(scores or {}),
-                "reasons": json.dumps(reasons),
-                "unscored": unscored,
-            },
-        )
-        if change is None:  # decided elsewhere meanwhile
-            return None
-        if change.event is not None:
-            self.hub.publish(comment.site, comment.article, change.event)
-        if rescoring:
-            self.feed.publish(comment.site, {"type": "queue.removed", "id": comment.id})
-        if to in (Status.HELD, Status.SHADOWED):
-            item = await self.review.item(comment.id)
-            if item is not None:
-                self.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})
-        return change.comment
+        return Verdict(status=to, reasons=reasons, unscored=unscored)
 
     async def shadowed(self, comment: Comment) -> None:
         """A shadow-banned author's new comment, stored SHADOWED already (never pending,

@@ -20,7 +20,11 @@
 
   var BASE = script.src.replace(/embed\.js([?#].*)?$/, '');
   var WS_BASE = BASE.replace(/^http/, 'ws');
-  var CAP = 3; // deepest indentation level; deeper replies stay at this level
+  var CAP = 3; // deepest indentation level (the site's reply_depth); deeper replies stay there
+  var COLLAPSE_AT = 5; // a reply list longer than this shows its first SHOW_FIRST only
+  var SHOW_FIRST = 3;
+  var CONTEXT = 25; // comments either side of a permalinked one
+  var LINK_SHOWN = 60; // longer links are shortened on screen (the whole URL in title)
   var PAGE = 50;
   var BODY_MAX = 5000;
   var NAME_MAX = 64;
@@ -99,6 +103,11 @@
     '.c-new{position:sticky;bottom:16px;display:block;margin:12px auto 0;box-shadow:0 4px 14px rgba(0,0,0,.18);border-radius:99px}',
     '.c-empty{color:var(--muted);text-align:center;padding:18px 0;margin:0}',
     '.c-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    '.c-body a{color:var(--accent);text-decoration:underline}',
+    '.c-edited{color:var(--muted);font-size:.85em;font-style:italic}',
+    '.c-perma{color:inherit;text-decoration:none}.c-perma:hover{text-decoration:underline}',
+    '.c-target>.c-comment{background:color-mix(in srgb,var(--accent) 14%,transparent);box-shadow:inset 3px 0 var(--accent)}',
+    '.c-more,.c-newer{margin:4px 0 8px}',
     '[hidden]{display:none!important}',
     '@media (prefers-reduced-motion:no-preference){.c-fresh>.c-comment{animation:c-in .8s ease-out}}',
     '@keyframes c-in{from{background:color-mix(in srgb,var(--accent) 12%,transparent)}}'
@@ -125,7 +134,9 @@
     unknown_parent: 'The comment you are replying to is no longer available.',
     unknown_site: 'This comment section is not set up correctly (unknown site).',
     not_found: 'This comment no longer exists.',
-    forbidden: 'You can only delete your own comments.',
+    forbidden: 'You can only change your own comments.',
+    edit_window_closed: 'This comment can no longer be edited.',
+    conflict: 'This comment is waiting for a moderator and cannot be edited now.',
     network: 'Could not reach the comment server. Check your connection and try again.'
   };
 
@@ -176,6 +187,7 @@
   function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 
   function ago(iso) {
+    if (!iso) return '';
     var t = Date.parse(iso), s = (Date.now() - t) / 1000;
     if (!(s >= -60)) s = 0;
     if (s < 45) return 'just now';
@@ -186,6 +198,55 @@
     var d = Math.round(h / 24);
     if (d < 7) return plural(d, 'day', 'days') + ' ago';
     return new Date(t).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  }
+
+  // http(s) URLs in a body become links; everything else stays text. Nodes are built
+  // one by one (never markup), and only the ASCII words http and https followed by "://"
+  // are looked for, so javascript:, data:, vbscript: and look-alikes (entities, other
+  // cases of other schemes, full-width letters, control characters) never become links;
+  // the URL parser then has the last word on the scheme.
+  var URL_RE = /\bhttps?:\/\/[^\s<>"'`\u0000-\u001f\u007f-\u009f\u00a0\u200b-\u200f\u2028-\u202f\u2060-\u206f\u3000\ufeff]+/gi;
+  var TRAILING = /[.,;:!?'"\])}>*]+$/;
+
+  function count(s, ch) { return s.split(ch).length - 1; }
+
+  function safeHref(raw) {
+    var u;
+    try { u = new URL(raw); } catch (e) { return null; }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return null;
+    return u.href;
+  }
+
+  function shorten(raw) {
+    if (raw.length <= LINK_SHOWN) return raw;
+    var bare = raw.replace(/^https?:\/\//i, '');
+    return bare.slice(0, LINK_SHOWN - 21) + '\u2026' + bare.slice(-20);
+  }
+
+  function fillText(node, text) {
+    node.textContent = '';
+    var last = 0, m;
+    URL_RE.lastIndex = 0;
+    while ((m = URL_RE.exec(text))) {
+      var raw = m[0], trail = TRAILING.exec(raw);
+      if (trail) raw = raw.slice(0, raw.length - trail[0].length);
+      // A closing parenthesis is the URL's own when it opened one (Wikipedia's links).
+      var rest = trail ? trail[0] : '';
+      while (rest.charAt(0) === ')' && count(raw, '(') > count(raw, ')')) { raw += ')'; rest = rest.slice(1); }
+      var href = safeHref(raw);
+      if (!href) continue;
+      if (m.index > last) node.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var a = document.createElement('a');
+      a.href = href;
+      a.rel = 'nofollow ugc noopener noreferrer';
+      a.target = '_blank';
+      a.textContent = shorten(raw);
+      if (a.textContent !== raw) a.title = raw;
+      node.appendChild(a);
+      last = m.index + raw.length;
+      URL_RE.lastIndex = last;
+    }
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
   }
 
   function hue(s) {
@@ -251,7 +312,9 @@
     var byId = {};
     var queued = [];
     var lastSeq = 0;
+    var loadSeq = 0; // latest_seq when the thread was loaded
     var older = null;
+    var newer = null; // a permalinked page: the cursor of the comments after those shown
     var total = 0;
     var ws = null;
     var attempts = 0;
@@ -283,8 +346,11 @@
     var empty = el('p', 'c-empty', 'Loading comments\u2026');
     var newBtn = button('c-btn c-new', '', flush);
     newBtn.hidden = true;
+    var newerBtn = button('c-btn2 c-newer', 'Load newer comments', loadNewer);
+    newerBtn.hidden = true;
     thread.appendChild(olderBtn);
     thread.appendChild(list);
+    thread.appendChild(newerBtn);
     thread.appendChild(empty);
     thread.appendChild(newBtn);
     root.appendChild(top);
@@ -319,7 +385,7 @@
       return guest && guest.id;
     }
 
-    function mine(c) { return !!c && c.author.id === me(); }
+    function mine(c) { return !!c && !!c.author && c.author.id === me(); }
 
     function setToken(jwt) {
       token = jwt;
@@ -371,29 +437,39 @@
 
     function render(c) {
       var n = { c: c };
+      var author = c.author || { id: '', name: '' }; // a tombstone has none
       var li = n.li = el('li', 'c-item');
       li.dataset.id = c.id;
       var art = n.art = el('article', 'c-comment');
       art.tabIndex = -1;
-      var av = n.avatar = el('span', 'c-avatar', Array.from(c.author.name.trim())[0] || '?');
+      var av = n.avatar = el('span', 'c-avatar', Array.from(author.name.trim())[0] || '?');
       av.setAttribute('aria-hidden', 'true');
-      av.style.setProperty('--h', hue(c.author.id));
+      av.style.setProperty('--h', hue(author.id));
       var head = el('div', 'c-head');
-      n.name = el('span', 'c-name', c.author.name);
+      n.name = el('span', 'c-name', author.name);
       n.name.id = 'c-n-' + (++uid);
       art.setAttribute('aria-labelledby', n.name.id);
       n.to = el('span', 'c-to');
       n.time = el('time', 'c-time', ago(c.created_at));
-      n.time.dateTime = c.created_at;
-      n.time.title = new Date(c.created_at).toLocaleString();
+      if (c.created_at) {
+        n.time.dateTime = c.created_at;
+        n.time.title = new Date(c.created_at).toLocaleString();
+      }
+      // The permalink: the article page with #comment-ID opens the thread right here.
+      n.perma = el('a', 'c-perma');
+      n.perma.href = '#comment-' + encodeURIComponent(c.id);
+      n.perma.setAttribute('aria-label', 'Link to this comment');
+      n.perma.appendChild(n.time);
+      n.edited = el('span', 'c-edited', 'edited');
       n.badge = el('span', 'c-badge c-held', 'Awaiting review');
       n.you = el('span', 'c-badge', 'You');
       head.appendChild(n.name);
       head.appendChild(n.you);
       head.appendChild(n.to);
-      head.appendChild(n.time);
+      head.appendChild(n.perma);
+      head.appendChild(n.edited);
       head.appendChild(n.badge);
-      n.body = el('p', 'c-body', c.body);
+      n.body = el('p', 'c-body');
       n.actions = el('div', 'c-actions');
       n.slot = el('div', 'c-slot');
       art.appendChild(av);
@@ -404,6 +480,7 @@
       n.replies = el('ol', 'c-replies');
       li.appendChild(art);
       li.appendChild(n.replies);
+      if (c.tombstone) markRemoved(n);
       refresh(n);
       return n;
     }
@@ -412,8 +489,11 @@
       var held = n.c.status !== 'published';
       n.li.dataset.seq = n.c.seq == null ? '' : n.c.seq;
       n.li.classList.toggle('c-pending', held);
-      n.badge.hidden = !held;
+      n.badge.hidden = !held || !!n.removed;
       if (held) n.badge.title = 'Only you can see this comment until a moderator approves it.';
+      n.edited.hidden = !n.c.edited_at || !!n.removed;
+      if (n.c.edited_at) n.edited.title = 'Edited ' + new Date(n.c.edited_at).toLocaleString();
+      if (!n.removed) fillText(n.body, n.c.body || '');
       actionsFor(n);
     }
 
@@ -423,6 +503,7 @@
       n.actions.textContent = '';
       if (n.removed) return;
       if (c.status === 'published' && canPost()) n.actions.appendChild(button('', 'Reply', function () { openReply(n); }));
+      if (own && c.status === 'published' && canEdit(c)) n.actions.appendChild(button('', 'Edit', function () { openEdit(n); }));
       if (own) n.actions.appendChild(button('', 'Delete', function () { askDelete(n); }));
       else if (c.status === 'published') {
         var r = button('', n.reported ? 'Reported' : 'Report', function () { askReport(n, r); });
@@ -435,8 +516,8 @@
       var c = n.c, parent = c.parent ? byId[c.parent] : null, box = list, to = '';
       n.orphan = !!c.parent && !parent;
       if (parent) {
-        if (depth(parent.c) < CAP) box = parent.replies;
-        else { box = parent.li.parentNode || list; to = '\u21b3 ' + parent.c.author.name; }
+        if (depth(parent.c) < cap()) box = parent.replies;
+        else { box = parent.li.parentNode || list; to = parent.c.author ? '@' + parent.c.author.name : '@removed comment'; }
       } else if (n.orphan) {
         to = '\u21b3 replying to an earlier comment';
       }
@@ -475,22 +556,99 @@
       if (moved) place(n);
     }
 
+    function cap() {
+      var d = +config.reply_depth;
+      return d >= 1 ? d : CAP;
+    }
+
+    function canEdit(c) {
+      var w = +config.edit_window_s;
+      return w > 0 && Date.now() - Date.parse(c.created_at) < w * 1000;
+    }
+
+    function hasReplies(id) {
+      for (var k in byId) if (byId[k].c.parent === id) return true;
+      return false;
+    }
+
+    // A tombstone: the place of a removed comment that replies still answer.
+    function markRemoved(n) {
+      n.removed = true;
+      n.li.classList.add('c-removed');
+      n.body.textContent = 'This comment was removed.';
+      n.name.textContent = 'Removed';
+      n.avatar.textContent = '\u2013';
+      n.you.hidden = n.badge.hidden = n.edited.hidden = true;
+      n.slot.textContent = '';
+      actionsFor(n);
+    }
+
+    // A tombstone's comment published again (a moderator approved it after all).
+    function restore(n, c) {
+      n.removed = false;
+      n.li.classList.remove('c-removed');
+      n.name.textContent = c.author.name;
+      n.avatar.textContent = Array.from(c.author.name.trim())[0] || '?';
+      n.avatar.style.setProperty('--h', hue(c.author.id));
+    }
+
+    function drop(n) {
+      n.li.remove();
+      delete byId[n.c.id];
+      // A tombstone whose last reply this was goes with it.
+      var p = n.c.parent && byId[n.c.parent];
+      if (p && p.removed && !hasReplies(p.c.id)) drop(p);
+    }
+
     function remove(id) {
       var n = byId[id];
       if (!n || n.removed) return false;
-      if (n.replies.children.length) {
-        n.removed = true;
-        n.li.classList.add('c-removed');
-        n.body.textContent = 'This comment was removed.';
-        n.name.textContent = 'Removed';
-        n.avatar.textContent = '\u2013';
-        n.you.hidden = n.badge.hidden = true;
-        n.slot.textContent = '';
-        actionsFor(n);
-      } else {
-        n.li.remove();
-        delete byId[id];
+      if (hasReplies(id)) markRemoved(n);
+      else drop(n);
+      return true;
+    }
+
+    // Long reply lists show their first replies and a button for the rest.
+    function collapseAll() {
+      shadow.querySelectorAll('ol.c-replies').forEach(collapse);
+    }
+
+    function collapse(box) {
+      if (box.dataset.open) return;
+      var kids = box.children, i;
+      if (box.cMore) { box.cMore.remove(); box.cMore = null; }
+      for (i = 0; i < kids.length; i++) kids[i].hidden = kids.length > COLLAPSE_AT && i >= SHOW_FIRST;
+      if (kids.length <= COLLAPSE_AT) return;
+      var more = box.cMore = button('c-link c-more', 'Show ' + plural(kids.length - SHOW_FIRST, 'more reply', 'more replies'), function () {
+        box.dataset.open = '1';
+        for (var j = 0; j < kids.length; j++) kids[j].hidden = false;
+        more.remove();
+        box.cMore = null;
+      });
+      box.parentNode.insertBefore(more, box.nextSibling);
+    }
+
+    function reveal(n) {
+      for (var box = n.li.parentNode; box && box !== list; box = box.parentNode) {
+        if (box.cMore) box.cMore.click();
       }
+      n.li.hidden = false;
+    }
+
+    function targetId() {
+      var m = /^#comment-(.+)$/.exec(location.hash);
+      if (!m) return null;
+      try { return decodeURIComponent(m[1]); } catch (e) { return null; }
+    }
+
+    function focusTarget(id) {
+      var n = byId[id];
+      if (!n) return false;
+      shadow.querySelectorAll('.c-target').forEach(function (t) { t.classList.remove('c-target'); });
+      reveal(n);
+      n.li.classList.add('c-target');
+      n.art.focus({ preventScroll: true });
+      n.art.scrollIntoView({ block: 'center' });
       return true;
     }
 
@@ -505,6 +663,13 @@
       var known = byId[c.id];
       var wasPublished = (known && known.c.status === 'published') || queued.some(function (q) { return q.id === c.id; });
       if (!wasPublished) total++;
+      if (!known && newer != null && !mine(c)) {
+        // A permalinked page shows a slice of the thread: new comments come after the
+        // ones not loaded yet ("Load newer comments").
+        showCount();
+        return;
+      }
+      if (known && known.removed) restore(known, c);
       if (known) update(known, c);
       else if (!wasPublished) {
         if (mine(c)) insert(c, true);
@@ -517,6 +682,18 @@
       }
       showNew();
       showCount();
+    }
+
+    function edited(c) {
+      var n = byId[c.id];
+      if (n) {
+        if (!n.removed) update(n, c);
+        return;
+      }
+      for (var i = 0; i < queued.length; i++) if (queued[i].id === c.id) { queued[i] = c; return; }
+      // Published after this page loaded (its publication event was redacted in the
+      // replay): new here. Older ones sit in pages not loaded.
+      if (c.seq != null && c.seq > loadSeq) published(c);
     }
 
     function showNew() {
@@ -554,7 +731,15 @@
         lastSeq = m.seq;
       }
       if (m.type === 'comment.published' && m.comment) published(m.comment);
+      else if (m.type === 'comment.edited' && m.comment) edited(m.comment);
       else if (m.type === 'comment.removed') {
+        var own = byId[m.id];
+        if (own && !own.removed && mine(own.c) && own.c.status !== 'published') {
+          // Its author's edit was held: they keep seeing it, as awaiting review.
+          total = Math.max(0, total - 1);
+          showCount();
+          return;
+        }
         var before = queued.length;
         queued = queued.filter(function (q) { return q.id !== m.id; });
         if (remove(m.id) || queued.length < before) total = Math.max(0, total - 1);
@@ -586,6 +771,10 @@
       };
     }
 
+    window.addEventListener('hashchange', function () {
+      var id = targetId();
+      if (id && loaded && !focusTarget(id)) reload();
+    });
     window.addEventListener('online', function () { if (!ws && loaded) { attempts = 0; connect(); } });
     window.addEventListener('scroll', function () { if (queued.length && !reading()) flush(false); }, { passive: true });
 
@@ -596,15 +785,40 @@
       for (var id in byId) if (byId[id].orphan && byId[byId[id].c.parent]) place(byId[id]);
       older = page.next;
       olderBtn.hidden = older == null;
+      collapseAll();
+    }
+
+    // The thread around a permalinked comment, or null when it is gone (then the
+    // newest page is shown).
+    function contextOf(id) {
+      return call('GET', ART + '/' + encodeURIComponent(id) + '/context?limit=' + CONTEXT, undefined, true).then(function (r) {
+        var data = r.data;
+        return {
+          data: {
+            comments: data.before.concat([data.comment], data.after).reverse(),
+            next: data.cursors.before,
+            latest_seq: data.latest_seq
+          },
+          newer: data.cursors.after
+        };
+      }, function (e) {
+        if (e.status !== 404) throw e;
+        announce('The linked comment is no longer available.');
+        return null;
+      });
     }
 
     function load() {
       var q = '?order=newest&limit=' + PAGE;
+      var target = targetId();
+      function newest() {
+        return call('GET', ART + q, undefined, true).then(function (r) { return { data: r.data, newer: null }; });
+      }
       // The thread and its count are asked for as this reader (their guest or sign-in
       // token): the server shows a reader comments only they may see.
       return Promise.all([
         call('GET', '/config?article=' + encodeURIComponent(article)),
-        call('GET', ART + q, undefined, true),
+        target ? contextOf(target).then(function (c) { return c || newest(); }) : newest(),
         call('GET', '/counts?article=' + encodeURIComponent(article), undefined, true)
       ]).then(function (r) {
         config = r[0].data;
@@ -612,8 +826,11 @@
         list.textContent = '';
         byId = {};
         queued = [];
-        lastSeq = r[1].data.latest_seq || 0;
+        lastSeq = loadSeq = r[1].data.latest_seq || 0;
+        newer = r[1].newer;
+        newerBtn.hidden = newer == null;
         addPage(r[1].data);
+        if (target) focusTarget(target);
         loaded = true;
         renderMainForm();
         showNew();
@@ -637,6 +854,18 @@
     function reload() {
       if (ws) { ws.onclose = null; ws.close(); ws = null; }
       start();
+    }
+
+    function loadNewer() {
+      newerBtn.disabled = true;
+      call('GET', ART + '?order=oldest&limit=' + PAGE + '&after=' + newer, undefined, true).then(function (r) {
+        r.data.comments.forEach(function (c) { if (!byId[c.id]) insert(c); });
+        for (var id in byId) if (byId[id].orphan && byId[byId[id].c.parent]) place(byId[id]);
+        newer = r.data.next;
+        newerBtn.hidden = newer == null;
+        collapseAll();
+        showCount();
+      }, function (e) { announce(messageOf(e)); }).then(function () { newerBtn.disabled = false; });
     }
 
     function loadOlder() {
@@ -807,6 +1036,58 @@
       ok.focus();
     }
 
+    function openEdit(n) {
+      n.slot.textContent = '';
+      var form = el('form');
+      form.noValidate = true;
+      form.setAttribute('aria-label', 'Edit your comment');
+      var ta = el('textarea');
+      ta.name = 'body';
+      ta.maxLength = BODY_MAX;
+      ta.value = n.c.body;
+      form.appendChild(field('Edit your comment', ta));
+      var row = el('div', 'c-row');
+      var actions = el('div', 'c-row');
+      function close() { n.slot.textContent = ''; }
+      actions.appendChild(button('c-btn2', 'Cancel', close));
+      var save = button('c-btn', 'Save', null, 'submit');
+      actions.appendChild(save);
+      row.appendChild(el('span', 'c-hint', config.premoderated ? 'Edits are reviewed before they appear.' : ''));
+      row.appendChild(actions);
+      form.appendChild(row);
+      var msg = el('p', 'c-msg');
+      msg.setAttribute('role', 'alert');
+      form.appendChild(msg);
+      ta.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+        if (e.key === 'Escape') close();
+      });
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var body = ta.value.trim();
+        if (!body) { msg.className = 'c-msg c-err'; msg.textContent = MESSAGES.empty_body; ta.focus(); return; }
+        save.disabled = true;
+        call('PATCH', ART + '/' + encodeURIComponent(n.c.id), { body: body }, true).then(function (r) {
+          var c = r.data.comment, cur = byId[c.id];
+          // Held, it has no seq any more: its author still sees it where it was.
+          if (c.seq == null && cur) c.seq = cur.c.seq;
+          if (cur) update(cur, c); else cur = insert(c, true);
+          close();
+          if (r.status === 202) {
+            var held = 'Your edit is awaiting review; until a moderator approves it, only you can see this comment.';
+            var p = el('p', 'c-msg c-info', held);
+            cur.slot.appendChild(p);
+            announce(held);
+          } else announce('Your comment was updated.');
+        }, function (err) {
+          msg.className = 'c-msg c-err';
+          msg.textContent = messageOf(err);
+        }).then(function () { save.disabled = false; });
+      });
+      n.slot.appendChild(form);
+      setTimeout(function () { ta.focus(); }, 0);
+    }
+
     function askDelete(n) {
       confirmRow(n, 'Delete your comment?', null, 'Delete', function () {
         var path = ART + '/' + encodeURIComponent(n.c.id);
@@ -837,7 +1118,10 @@
     }
 
     setInterval(function () {
-      for (var id in byId) byId[id].time.textContent = ago(byId[id].c.created_at);
+      for (var id in byId) {
+        byId[id].time.textContent = ago(byId[id].c.created_at);
+        if (mine(byId[id].c)) actionsFor(byId[id]); // the Edit button goes when the window closes
+      }
     }, 30000);
 
     start();

@@ -189,6 +189,7 @@
     li.appendChild(art);
 
     li.appendChild(el('p', 'text', item.body));
+    if (item.edited_at) li.appendChild(versionsOf(item));
 
     var labels = Object.keys(item.scores || {});
     if (labels.length) {
@@ -233,6 +234,22 @@
       function () { toggleArticle(item, 'premoderated'); }));
     li.appendChild(actions);
     return li;
+  }
+
+  // An edited comment's earlier texts, fetched when the moderator opens them.
+  function versionsOf(item) {
+    var box = el('details', 'versions');
+    box.appendChild(el('summary', 'muted small', 'Edited ' + ago(item.edited_at) + ': earlier versions'));
+    var list = el('ol', 'small');
+    box.appendChild(list);
+    box.addEventListener('toggle', function () {
+      if (!box.open || list.childElementCount) return;
+      call('GET', '/moderation/comments/' + encodeURIComponent(item.id) + '/versions').then(function (data) {
+        (data.versions || []).forEach(function (v) { list.appendChild(el('li', 'text', v.body)); });
+        if (!list.childElementCount) list.appendChild(el('li', 'muted', 'None kept.'));
+      }, function (e) { if (e.status !== 401) toast(e.message, 'error'); });
+    });
+    return box;
   }
 
   function action(cls, text, key, onclick) {

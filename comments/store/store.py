@@ -108,6 +108,7 @@ def _comment_columns() -> list[Any]:
         comments.c.status,
         comments.c.seq,
         comments.c.created_at,
+        comments.c.edited_at,
     ]
 
 
@@ -134,6 +135,7 @@ def _row_to_comment(row: Any) -> Comment:
         status=Status(row.status),
         seq=row.seq,
         created_at=row.created_at,
+        edited_at=row.edited_at,
     )
 
 
@@ -533,6 +535,21 @@ class Store:
         whole article's stream.
         """
         assert comment.seq is not None, "only a published comment is in the stream"
+        await self.redact_text(conn, article_id, comment)
+        # Its place, for the tombstone it leaves while published replies remain.
+        await conn.execute(
+            sa.update(comments).where(comments.c.id == comment.id).values(removed_seq=comment.seq)
+        )
+        seq = await self._next_seq(conn, article_id)
+        return await self._append_event(
+            conn, article_id, seq, EventType.REMOVED, comment.id, removed_event(seq, comment.id)
+        )
+
+    async def redact_text(self, conn: AsyncConnection, article_id: int, comment: Comment) -> None:
+        """Turn the published comment's stored events that carry its text (its
+        publication, its edits) into ``comment.redacted``: the half of ``withdraw`` that
+        an edit needs too, in the transaction that changes its text."""
+        assert comment.seq is not None, "only a published comment is in the stream"
         found = await conn.execute(
             sa.select(events.c.seq).where(
                 events.c.article_id == article_id,
@@ -551,10 +568,6 @@ class Store:
                 .values(type=str(EventType.REDACTED), payload=sa.bindparam("b_payload")),
                 redacted,
             )
-        seq = await self._next_seq(conn, article_id)
-        return await self._append_event(
-            conn, article_id, seq, EventType.REMOVED, comment.id, removed_event(seq, comment.id)
-        )
 
     async def transition(
         self,

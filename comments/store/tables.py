@@ -86,6 +86,11 @@ comments = sa.Table(
     # The keyed hash of the network it was posted from (comments.moderation.networks):
     # what a network ban covers. Never the address itself.
     sa.Column("network_key", sa.String(64), nullable=True),
+    # When its author last changed its text (its earlier texts: comment_versions).
+    sa.Column("edited_at", UTCDateTime, nullable=True),
+    # The seq it had when it was last withdrawn from the stream: a removed comment with
+    # published replies keeps that place in listings, as a tombstone.
+    sa.Column("removed_seq", sa.BigInteger, nullable=True),
     # Published pages are read by keyset on seq, both ways.
     sa.Index("ix_comments_article_seq", "article_id", "seq"),
     # Duplicate detection looks at one author's most recent comments.

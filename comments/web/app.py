@@ -23,7 +23,17 @@ from comments.node import Node
 from comments.observability.metrics import allowed, parse_allow
 from comments.settings import Settings
 from comments.store import StoreUnavailable
-from comments.web import assets, live, metrics, moderation, openapi, public, reports
+from comments.web import (
+    assets,
+    edits,
+    live,
+    metrics,
+    moderation,
+    openapi,
+    permalinks,
+    public,
+    reports,
+)
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
 
 log = logging.getLogger("comments.app")
@@ -162,6 +172,8 @@ def create_app(
         Route("/openapi.json", openapi_json),
         *metrics.routes,
         *public.routes,
+        *edits.routes,
+        *permalinks.routes,
         *reports.routes,
         *moderation.routes,
         *live.routes,

@@ -214,6 +214,9 @@ async def site_config(request: Request) -> JSONResponse:
         "premoderated": bool(settings.get("premoderated")),
         "closed": False,
         "limits": {"body": BODY_MAX, "author_name": AUTHOR_NAME_MAX},
+        # Edits and threads (docs/api.md, "Editing", "Threads").
+        "edit_window_s": int(settings.get("edit_window_s", 0)),
+        "reply_depth": int(settings.get("reply_depth", 3)),
     }
     article = request.query_params.get("article")
     if article is not None:

@@ -24,6 +24,7 @@ REFUSAL_STATUS: dict[Code, int] = {
     Code.UNKNOWN_PARENT: 422,
     Code.BANNED_WORD: 422,
     Code.RATE_LIMITED: 429,
+    Code.EDIT_WINDOW_CLOSED: 403,
 }
 
 

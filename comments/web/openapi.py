@@ -101,6 +101,23 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["published", "held", "rejected"]},
             "seq": {"type": ["integer", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
+            "edited_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Tombstone": {
+        "type": "object",
+        "description": "A removed comment that published replies answer: no body, no author.",
+        "required": ["id", "parent", "tombstone", "status", "author", "body", "seq"],
+        "properties": {
+            "id": {"type": "string"},
+            "site": {"type": "string"},
+            "article": {"type": "string"},
+            "parent": {"type": ["string", "null"]},
+            "tombstone": {"const": True},
+            "status": {"const": "removed"},
+            "author": {"type": "null"},
+            "body": {"type": "null"},
+            "seq": {"type": ["integer", "null"]},
         },
     },
     "Item": {
@@ -176,7 +193,10 @@ def document() -> dict[str, Any]:
                         "type": "object",
                         "required": ["comments", "next", "latest_seq"],
                         "properties": {
-                            "comments": {"type": "array", "items": _ref("Comment")},
+                            "comments": {
+                                "type": "array",
+                                "items": {"anyOf": [_ref("Comment"), _ref("Tombstone")]},
+                            },
                             "next": {"type": ["integer", "null"]},
                             "latest_seq": {"type": "integer"},
                         },
@@ -275,7 +295,9 @@ def document() -> dict[str, Any]:
                         **ERRORS,
                     },
                 },
+                "patch": _edit_operation(),
             },
+            **_thread_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "post": {
@@ -545,6 +567,116 @@ def document() -> dict[str, Any]:
                         **MOD_ERRORS,
                         **ERRORS,
                     },
+                },
+            },
+        },
+    }
+
+
+def _edit_operation() -> dict[str, Any]:
+    """``PATCH …/comments/{id}``: the author's edit (docs/api.md, "Editing")."""
+    return {
+        "summary": "Edit one's own comment within the site's edit window",
+        "parameters": [{"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["body"],
+                        "properties": {
+                            "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX}
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _json(_ref("CommentEnvelope"), "Edited (still published)"),
+            "202": _json(_ref("CommentEnvelope"), "Edited and held for a moderator"),
+            "401": _error("No identity"),
+            "403": _error("Not the author, edit window closed, or banned"),
+            "409": _error("Not published (held, rejected) or changed meanwhile"),
+            "415": _error("Not JSON"),
+            "429": _error("Rate limited"),
+            **ERRORS,
+        },
+    }
+
+
+def _thread_paths() -> dict[str, Any]:
+    """Permalinks' context and moderators' view of a comment's earlier texts."""
+    comments_list = {"type": "array", "items": {"anyOf": [_ref("Comment"), _ref("Tombstone")]}}
+    return {
+        "/api/v1/sites/{site}/articles/{article}/comments/{id}/context": {
+            "parameters": [SITE, ARTICLE, COMMENT_ID],
+            "get": {
+                "summary": "A published comment with its neighbours (permalinks)",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "Neighbours each side, at most 100 (default 20)",
+                    }
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["comment", "before", "after", "cursors", "latest_seq"],
+                            "properties": {
+                                "comment": _ref("Comment"),
+                                "before": comments_list,
+                                "after": comments_list,
+                                "cursors": {
+                                    "type": "object",
+                                    "required": ["before", "after"],
+                                    "properties": {
+                                        "before": {"type": ["integer", "null"]},
+                                        "after": {"type": ["integer", "null"]},
+                                    },
+                                },
+                                "latest_seq": {"type": "integer"},
+                            },
+                        },
+                        "The comment and its neighbours, oldest first",
+                    ),
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/v1/moderation/comments/{id}/versions": {
+            "parameters": [COMMENT_ID],
+            "get": {
+                "summary": "A comment's earlier texts, oldest first",
+                "security": BEARER,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["comment", "versions"],
+                            "properties": {
+                                "comment": _ref("Item"),
+                                "versions": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["body", "written_at", "replaced_at"],
+                                        "properties": {
+                                            "body": {"type": "string"},
+                                            "written_at": {"type": "string"},
+                                            "replaced_at": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                        "The comment as moderators see it and its earlier texts",
+                    ),
+                    **MOD_ERRORS,
+                    **ERRORS,
                 },
             },
         },

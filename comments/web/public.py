@@ -27,6 +27,7 @@ from comments.web.common import (
 )
 from comments.web.errors import ApiError
 from comments.web.hygiene import clean_name, visible
+from comments.web.permalinks import with_tombstones
 from comments.web.writes import check_write
 
 PAGE_DEFAULT = 50
@@ -78,7 +79,7 @@ async def list_comments(request: Request) -> JSONResponse:
     )
     return JSONResponse(
         {
-            "comments": [c.to_json(as_author=True) for c in page.comments],
+            "comments": await with_tombstones(request, page.comments, newest=newest),
             "next": page.next,
             "latest_seq": page.latest_seq,
         },
@@ -212,6 +213,6 @@ async def thread(request: Request) -> JSONResponse:
 ARTICLE = "/api/v1/sites/{site}/articles/{article:path}"
 routes = [
     Route(ARTICLE + "/comments", thread, methods=["GET", "POST"]),
-    Route(ARTICLE + "/comments/{id}", delete_comment, methods=["DELETE"]),
+    # …/comments/{id} (DELETE and PATCH): comments.web.edits
     Route("/api/v1/sites/{site}/counts", counts, methods=["GET"]),
 ]

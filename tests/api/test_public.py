@@ -521,8 +521,10 @@ async def test_unknown_routes_are_json_errors(http: httpx.AsyncClient) -> None:
     assert_error(await http.get("/api/v1/nothing/here"), 404, "not_found")
     assert_error(await http.get("/api/v1/sites/news"), 404, "not_found")
     assert_error(await http.put(comments_url("x"), json={}), 405, "method_not_allowed")
-    # A comment id on GET is not a route either (only DELETE takes one).
-    assert_error(await http.patch(comments_url("x") + "/abc", json={}), 405, "method_not_allowed")
+    # A comment id takes DELETE and PATCH (an edit) only.
+    r = await http.put(comments_url("x") + "/abc", json={})
+    assert_error(r, 405, "method_not_allowed")
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"DELETE", "PATCH"}
 
 
 @MODULE

@@ -121,10 +121,31 @@ XSS_PAYLOADS = [
     '<video><source onerror="alert(1)">',
     "<details open ontoggle=alert(1)>",
     '<style>@keyframes x{}</style><b style="animation-name:x" onanimationstart="alert(1)">',
+    # Schemes that must never become links (issue 17: bodies' http(s) URLs are links).
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "javascript&colon;alert(1)",
+    "java\tscript:alert(1) jav&#x09;ascript:alert(1) java\u0001script:alert(1)",
+    " javascript:alert(1)//http://",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "vbscript:msgbox(1) VBScript:msgbox(1)",
+    "\uff4a\uff41\uff56\uff41\uff53\uff43\uff52\uff49\uff50\uff54:alert(1)",
+    "\uff48\uff54\uff54\uff50\uff53://example.com/full-width",
+    "http:javascript:alert(1) https:/\\x.example http:// https://",
+    '[x](javascript:alert(1)) <a href="javascript:alert(1)">x</a>',
 ]
+# What a body's links may be: http(s) only, opened apart from the page, never followed
+# by search engines as the partner's.
+SAFE_LINK = (
+    "a[href^='http://'][rel='nofollow ugc noopener noreferrer'][target=_blank],"
+    "a[href^='https://'][rel='nofollow ugc noopener noreferrer'][target=_blank],"
+    "a.c-perma[href^='#comment-']"
+)
 DANGEROUS = (
     "script, img, svg, iframe, object, embed, video, source, details, meta, table, "
-    "input[type=image], a[href], [style*=javascript], [onerror], [onload], [onmouseover]"
+    "input[type=image], a[href]:not("
+    + SAFE_LINK
+    + "), [style*=javascript], [onerror], [onload], [onmouseover]"
 )
 
 
