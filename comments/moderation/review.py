@@ -8,6 +8,7 @@ and the other gets 409 with the current comment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,18 +58,24 @@ class Reviewing:
             raise Refused(Code.NOT_FOUND, "no such comment")
         if item.comment.site != moderator.site:
             raise Refused(Code.FORBIDDEN, "this comment belongs to another site")
+        check_scope(moderator, item.comment.article)
         return item
 
-    async def queue(self, site: Site) -> list[ReviewItem]:
+    async def queue(self, site: Site, scopes: Sequence[str] = ()) -> list[ReviewItem]:
         items = await self.review.queue(
             site.slug,
             reports_before_review=int(site.settings["reports_before_review"]),
             limit=QUEUE_LIMIT,
+            scopes=scopes,
         )
         return sort_queue(items, site)
 
-    async def approve(self, moderator: Moderator, comment_id: str) -> Comment:
+    async def approve(
+        self, moderator: Moderator, comment_id: str, expected: str | None = None
+    ) -> Comment:
         """Publish a held or rejected comment, or clear a published one's reports.
+        ``expected``: the status (as shown) the moderator saw; with it, any moderator
+        may reverse another's decision while the comment is still so (409 otherwise).
 
         Raises:
             Refused: not_found/forbidden (see ``comment_for``), conflict when there is
@@ -77,6 +84,7 @@ class Reviewing:
         async with self.review.deciding(comment_id):
             item = await self.comment_for(moderator, comment_id)
             comment = item.comment
+            _as_expected(comment, expected)
             if comment.status is Status.PUBLISHED:
                 if item.reports == 0 or not await self.review.clear_reports(comment.id):
                     raise Conflict(comment, "this comment is published already")
@@ -86,7 +94,8 @@ class Reviewing:
                 return comment
             if comment.status not in (Status.HELD, Status.REJECTED, Status.SHADOWED):
                 raise Conflict(comment, f"this comment is {_shown(comment)} already")
-            await self._not_decided_by_another(moderator, comment)
+            if expected is None:
+                await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
                 comment.id,
                 Status.PUBLISHED,
@@ -102,8 +111,11 @@ class Reviewing:
             )
             return change.comment
 
-    async def reject(self, moderator: Moderator, comment_id: str) -> Comment:
+    async def reject(
+        self, moderator: Moderator, comment_id: str, expected: str | None = None
+    ) -> Comment:
         """Reject a held comment, or withdraw a published one from open pages.
+        ``expected``: as for ``approve``.
 
         Raises:
             Refused: not_found/forbidden (see ``comment_for``), conflict when it is not
@@ -112,9 +124,10 @@ class Reviewing:
         async with self.review.deciding(comment_id):
             item = await self.comment_for(moderator, comment_id)
             comment = item.comment
+            _as_expected(comment, expected)
             if comment.status not in (Status.HELD, Status.PUBLISHED, Status.SHADOWED):
                 raise Conflict(comment, f"this comment is {_shown(comment)} already")
-            if item.reports == 0:  # a reported comment is back in the queue: a new case
+            if item.reports == 0 and expected is None:  # reported since: a new case
                 await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
                 comment.id,
@@ -212,6 +225,7 @@ class Reviewing:
         closed: bool | None,
         premoderated: bool | None,
     ) -> dict[str, Any]:
+        check_scope(moderator, article)
         row = await self.store.set_article_state(
             site, article, closed=closed, premoderated=premoderated
         )
@@ -225,6 +239,18 @@ class Reviewing:
             "closed": row.closed,
             "premoderated": row.premoderated,
         }
+
+
+def check_scope(moderator: Moderator, article: str) -> None:
+    """Raises: Refused ``forbidden`` for an article outside the moderator's scopes."""
+    if not moderator.may_act(article):
+        raise Refused(Code.FORBIDDEN, "this article is outside your sections")
+
+
+def _as_expected(comment: Comment, expected: str | None) -> None:
+    """Raises: Conflict when the comment is no longer in the status the moderator saw."""
+    if expected is not None and _shown(comment) != expected:
+        raise Conflict(comment, f"this comment is {_shown(comment)} now, not {expected}")
 
 
 def _shown(comment: Comment) -> str:

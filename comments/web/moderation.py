@@ -16,6 +16,7 @@ from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
+from comments.web.mod_access import expected_status, feed_filter, require_author_in_scope
 from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
 
 TICKET_TTL = timedelta(seconds=30)
@@ -68,7 +69,7 @@ async def get_queue(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     node = node_of(request)
-    items = await node.reviewing.queue(site)
+    items = await node.reviewing.queue(site, moderator.scopes)
     # The console's banner while the bundled model scores (it misses threats and hate).
     return JSONResponse(
         {"items": [i.to_json() for i in items], "classifier": node.scorer.console_status()}
@@ -77,13 +78,19 @@ async def get_queue(request: Request) -> JSONResponse:
 
 async def approve(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
-    comment = await node_of(request).reviewing.approve(moderator, request.path_params["id"])
+    expected = await expected_status(request)
+    comment = await node_of(request).reviewing.approve(
+        moderator, request.path_params["id"], expected
+    )
     return JSONResponse({"comment": comment.to_json()})
 
 
 async def reject(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
-    comment = await node_of(request).reviewing.reject(moderator, request.path_params["id"])
+    expected = await expected_status(request)
+    comment = await node_of(request).reviewing.reject(
+        moderator, request.path_params["id"], expected
+    )
     return JSONResponse({"comment": comment.to_json()})
 
 
@@ -116,6 +123,7 @@ async def ban(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     author_id = request.path_params["author_id"]
+    await require_author_in_scope(request, moderator, author_id)
     svc = node_of(request)
     if request.method == "DELETE":
         lifted = await svc.reviewing.unban(moderator.name, site.slug, author_id)
@@ -232,7 +240,7 @@ async def queue_socket(websocket: WebSocket) -> None:
             error_response(403, "forbidden", "your ticket is for another site")
         )
         return
-    sub = await svc.feed.attach(slug, moderator.id, moderator)
+    sub = await svc.feed.attach(slug, moderator.id, moderator, feed_filter(moderator))
     try:
         await websocket.accept()
         await pump(websocket, sub, close_reason="too slow; reload the queue")
