@@ -8,7 +8,7 @@ and the other gets 409 with the current comment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from comments.live.hub import Hub
 from comments.models import Comment, Status
 from comments.moderation import policy
 from comments.sites import Site
-from comments.store import Store
+from comments.store import Store, article_pages
 from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
@@ -224,20 +224,42 @@ class Reviewing:
         *,
         closed: bool | None,
         premoderated: bool | None,
+        page: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
+        """Close/open an article, pre-moderate it, set its title/url (``page``: the
+        fields to change, None clearing one); one audit entry with what changed (for the
+        page, old and new values).
+
+        Raises:
+            Refused: ``forbidden`` outside the moderator's scopes.
+        """
         check_scope(moderator, article)
         row = await self.store.set_article_state(
             site, article, closed=closed, premoderated=premoderated
         )
-        changes = {
+        changes: dict[str, Any] = {
             k: v for k, v in (("closed", closed), ("premoderated", premoderated)) if v is not None
         }
+        old = await article_pages.page_of(self.store, site, article)
+        now = old
+        if page:
+            now = await article_pages.set_page(
+                self.store,
+                site,
+                article,
+                title=page.get("title", article_pages.UNSET),
+                url=page.get("url", article_pages.UNSET),
+            )
+            for key in page:
+                changes[key] = {"old": getattr(old, key), "new": getattr(now, key)}
         await self.review.audit(site, moderator.name, "article", f"article:{article}", changes)
         return {
             "site": site,
             "article": article,
             "closed": row.closed,
             "premoderated": row.premoderated,
+            "title": now.title,
+            "url": now.url,
         }
 
 

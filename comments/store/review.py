@@ -58,10 +58,15 @@ class ReviewItem:
     reasons: list[str]
     reports: int
     unscored: bool
+    # The article's page where known (comments.store.article_pages).
+    article_title: str | None = None
+    article_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.comment.to_json(),
+            "article_title": self.article_title,
+            "article_url": self.article_url,
             "scores": self.scores,
             "reasons": self.reasons,
             "reports": self.reports,
@@ -195,6 +200,8 @@ def _item(row: Any) -> ReviewItem:
         reasons=reasons,
         reports=reports,
         unscored=bool(row.unscored),
+        article_title=row.article_title,
+        article_url=row.article_url,
     )
 
 
@@ -205,6 +212,8 @@ def _item_query() -> Any:
         comments.c.reasons,
         comments.c.reports,
         comments.c.unscored,
+        articles.c.title.label("article_title"),
+        articles.c.url.label("article_url"),
     ).select_from(comments.join(articles, comments.c.article_id == articles.c.id))
 
 

@@ -14,6 +14,7 @@ from comments.models import SITE_SLUG
 from comments.node import Node
 from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
+from comments.web.article_pages import page_edit
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
 from comments.web.mod_access import expected_status, feed_filter, require_author_in_scope
@@ -185,14 +186,16 @@ async def patch_article(request: Request) -> JSONResponse:
             if not isinstance(data[key], bool):
                 raise ApiError(422, "invalid_body", f"{key} must be true or false")
             values[key] = data[key]
-    if values["closed"] is None and values["premoderated"] is None:
-        raise ApiError(422, "invalid_body", "send closed and/or premoderated")
+    page = page_edit(data)
+    if values["closed"] is None and values["premoderated"] is None and not page:
+        raise ApiError(422, "invalid_body", "send closed, premoderated, title and/or url")
     state = await node_of(request).reviewing.set_article(
         moderator,
         site.slug,
         article,
         closed=values["closed"],
         premoderated=values["premoderated"],
+        page=page,
     )
     return JSONResponse(state)
 
