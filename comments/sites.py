@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     # "threat" label (the bundled model); `[]` turns them off.
     "suspect_phrases": list(DEFAULT_SUSPECT_PHRASES),
     "premoderated": False,
+    # Hold every comment of an author with no approved comment yet.
+    "premoderate_new_authors": False,
+    # Hold comments with a link from an author with no approved comment yet.
+    "hold_links_from_new_authors": True,
     "reports_before_review": 3,
     "posts_per_minute_per_author": 10,
     "posts_per_minute_per_ip": 120,
@@ -43,7 +47,13 @@ DEFAULTS: dict[str, Any] = {
     "quiet_hours": None,
 }
 LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words", "suspect_phrases"}
-BOOL_KEYS = {"guests", "premoderated", "live_insert"}
+BOOL_KEYS = {
+    "guests",
+    "premoderated",
+    "live_insert",
+    "premoderate_new_authors",
+    "hold_links_from_new_authors",
+}
 INT_KEYS = {
     "reports_before_review",
     "posts_per_minute_per_author",

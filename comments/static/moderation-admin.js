@@ -25,6 +25,8 @@
     ['banned_words', 'Banned words', 'words', 'Refuse a comment that has one. One per line.'],
     ['suspect_words', 'Suspect words', 'words', 'Hold a comment that has one. One per line.'],
     ['premoderated', 'Pre-moderate the whole site', 'bool', 'Every new comment waits for a moderator.'],
+    ['premoderate_new_authors', 'Pre-moderate new authors', 'bool', 'Comments of authors with no approved comment yet wait for a moderator.'],
+    ['hold_links_from_new_authors', 'Hold links from new authors', 'bool', 'A comment with a link from an author with no approved comment yet waits for a moderator.'],
     ['reports_before_review', 'Reports before review', 'int', 'Reports that send a published comment to the queue.'],
     ['guests', 'Take comments from guests', 'bool', 'Readers without an account may comment.'],
     ['origins', 'Allowed origins', 'words', 'Pages that may embed the comments, one per line (https://news.example).'],

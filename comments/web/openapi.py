@@ -745,6 +745,8 @@ def _roles_paths() -> dict[str, Any]:
             "suspect_words": {"type": "array", "items": {"type": "string"}},
             "suspect_phrases": {"type": "array", "items": {"type": "string"}},
             "premoderated": {"type": "boolean"},
+            "premoderate_new_authors": {"type": "boolean"},
+            "hold_links_from_new_authors": {"type": "boolean"},
             "reports_before_review": {"type": "integer", "minimum": 0},
             "posts_per_minute_per_author": {"type": "integer", "minimum": 0},
             "posts_per_minute_per_ip": {"type": "integer", "minimum": 0},

@@ -101,3 +101,16 @@ async def test_bad_settings_are_422_and_change_nothing(
         assert r.json()["error"]["code"] == "invalid_setting"
         assert says in r.json()["error"]["message"]
         assert (await http.get(URL, headers=bearer(token))).json() == before
+
+
+async def test_new_authors_premoderated_from_the_settings_page(server: RunningServer) -> None:
+    async with server.client() as http:
+        token = await server.node.review.add_moderator("news", "ada", role="admin")
+        r = await post(http, "a first clean comment")
+        assert r.status_code == 201, r.text
+        r = await http.patch(URL, json={"premoderate_new_authors": True}, headers=bearer(token))
+        assert r.status_code == 200 and r.json()["settings"]["premoderate_new_authors"] is True
+        r = await post(http, "another clean comment")  # a new guest: held
+        assert r.status_code == 202, r.text
+        (item,) = await Moderator(http, token).queue()
+        assert item["reasons"] == ["new author: pre-moderated"]
