@@ -89,7 +89,7 @@ class Reviewing:
                 if item.reports == 0 or not await self.review.clear_reports(comment.id):
                     raise Conflict(comment, "this comment is published already")
                 await self._decided(
-                    moderator, "approve", comment, {"reports_cleared": item.reports}
+                    moderator, "approve", comment, {"reports_cleared": item.reports, **_page(item)}
                 )
                 return comment
             if comment.status not in (Status.HELD, Status.REJECTED, Status.SHADOWED):
@@ -107,7 +107,7 @@ class Reviewing:
             if change.event is not None:
                 self.hub.publish(comment.site, comment.article, change.event)
             await self._decided(
-                moderator, "approve", change.comment, {"from": str(change.previous)}
+                moderator, "approve", change.comment, {"from": str(change.previous), **_page(item)}
             )
             return change.comment
 
@@ -139,7 +139,9 @@ class Reviewing:
                 return await self._lost_race(comment.id)
             if change.event is not None:  # it was published: withdraw it from open pages
                 self.hub.publish(comment.site, comment.article, change.event)
-            await self._decided(moderator, "reject", change.comment, {"from": str(change.previous)})
+            await self._decided(
+                moderator, "reject", change.comment, {"from": str(change.previous), **_page(item)}
+            )
             return change.comment
 
     async def _not_decided_by_another(self, moderator: Moderator, comment: Comment) -> None:
@@ -261,6 +263,16 @@ class Reviewing:
             "title": now.title,
             "url": now.url,
         }
+
+
+def _page(item: ReviewItem) -> dict[str, str]:
+    """For the audit log: the article decided on, with its title and link where known."""
+    page = {"article": item.comment.article}
+    if item.article_title:
+        page["article_title"] = item.article_title
+    if item.article_url:
+        page["article_url"] = item.article_url
+    return page
 
 
 def check_scope(moderator: Moderator, article: str) -> None:

@@ -550,7 +550,9 @@
 
   function describe(detail) {
     if (!detail || typeof detail !== 'object') return '';
-    return Object.keys(detail).filter(function (k) { return detail[k] !== null && detail[k] !== ''; })
+    return Object.keys(detail).filter(function (k) {
+      return detail[k] !== null && detail[k] !== '' && k !== 'article_title' && k !== 'article_url';
+    })
       .map(function (k) {
         var v = detail[k];
         // Ban changes carry the old and the new ban as objects.
@@ -576,7 +578,17 @@
         var act = el('td');
         act.appendChild(el('span', 'action ' + entry.action, entry.action));
         tr.appendChild(act);
-        tr.appendChild(el('td', 'target', entry.target));
+        var target = el('td', 'target', entry.target);
+        var page = entry.detail || {};
+        if (page.article_title || page.article_url) {
+          // The article decided on, by its title, linked to its page where known.
+          var name = page.article_title || page.article_url;
+          var link = /^https?:\/\//i.test(page.article_url || '') ? el('a', 'article-title', name) : el('span', 'article-title', name);
+          if (link.tagName === 'A') { link.href = page.article_url; link.target = '_blank'; link.rel = 'noopener noreferrer'; }
+          target.appendChild(el('br'));
+          target.appendChild(link);
+        }
+        tr.appendChild(target);
         tr.appendChild(el('td', 'muted', describe(entry.detail)));
         body.appendChild(tr);
       });

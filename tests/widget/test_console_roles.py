@@ -138,6 +138,13 @@ async def test_the_widget_names_the_page_and_the_console_links_it(
     await console.get_by_role("button", name="Close article", exact=True).last.click()
     await expect(console.locator("#queue .item .flag")).to_have_text("closed")
     await screenshot(console, "console-article-title")
+    await console.locator("#queue .item").get_by_role("button", name="Reject").click()
+    await expect(console.locator("#queue .item")).to_have_count(0)
+    await console.get_by_role("tab", name="Audit log").click()
+    decided = console.locator("#audit tr").first
+    await expect(decided.locator("a.article-title")).to_have_text("Budget: what changes")
+    await expect(decided.locator("a.article-title")).to_have_attribute("href", canonical)
+    await screenshot(console, "console-audit-title")
 
 
 async def test_quiet_hours_message_in_the_widget(stack: Stack, open_page: OpenPage) -> None:
