@@ -67,3 +67,22 @@ def feed_filter(moderator: Moderator) -> Admit | None:
         return isinstance(article, str) and moderator.may_act(article)
 
     return admit
+
+
+def visible_entries(moderator: Moderator, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit entries a moderator may see: all, without scopes; with scopes, those on
+    articles of their sections (decisions name their article), and their own."""
+    if not moderator.scopes:
+        return entries
+    shown = []
+    for entry in entries:
+        kind, _, key = str(entry.get("target", "")).partition(":")
+        detail = entry.get("detail")
+        article = detail.get("article") if isinstance(detail, dict) else None
+        if kind == "article":
+            article = key
+        if entry.get("moderator") == moderator.name or (
+            isinstance(article, str) and moderator.may_act(article)
+        ):
+            shown.append(entry)
+    return shown

@@ -107,6 +107,16 @@ async def test_a_scoped_moderator_sees_and_acts_only_on_its_sections(
             headers=bearer(sam.token),
         )
         assert r.status_code == 200, r.text
+        # The chief's decision in politics is not in sam's audit log; sport's are.
+        assert (await chief.decided("reject", politics["id"]))["status"] == "rejected"
+        entries = (
+            await http.get("/api/v1/moderation/sites/news/audit", headers=bearer(sam.token))
+        ).json()["entries"]
+        assert [e["target"] for e in entries] == [f"article:{SPORT}", f"comment:{sport['id']}"]
+        everything = (
+            await http.get("/api/v1/moderation/sites/news/audit", headers=bearer(chief.token))
+        ).json()["entries"]
+        assert len(everything) == 3
         await feed.ws.close()
 
 
