@@ -159,6 +159,7 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
+    from comments.moderation import roles
     from comments.store.review import ReviewStore
 
     async def run(store: Store) -> int:
@@ -167,7 +168,12 @@ def cmd_moderator(args: argparse.Namespace, settings: Settings) -> int:
         review = ReviewStore(store)
         if args.moderator_command == "add":
             try:
-                token = await review.add_moderator(args.site, args.name)
+                token = await review.add_moderator(
+                    args.site,
+                    args.name,
+                    role=roles.check_role(args.role),
+                    scopes=roles.check_scopes(args.scope or ()),
+                )
             except ValueError as exc:
                 raise CliError(str(exc)) from None
             print(token)
@@ -478,6 +484,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = mod_sub.add_parser(name, help=text, description=description)
         p.add_argument("name", help="the moderator's name")
         p.add_argument("--site", required=True, help="the site they moderate")
+        if name == "add":
+            p.add_argument(
+                "--role",
+                choices=("moderator", "admin"),
+                default="moderator",
+                help="admins also change the site's settings (default: moderator)",
+            )
+            p.add_argument(
+                "--scope",
+                action="append",
+                metavar="PREFIX",
+                help="only articles whose id starts with PREFIX (repeatable; default: all)",
+            )
     moderator.set_defaults(func=cmd_moderator)
 
     ban = sub.add_parser(

@@ -37,6 +37,7 @@ class Refused(Exception):
         message: a sentence for the person refused.
         retry_after_s: when trying again may succeed (rate limits).
         comment: the comment as it stands, when the refusal is about its state.
+        extra: more top-level fields of the error body.
     """
 
     def __init__(
@@ -46,12 +47,15 @@ class Refused(Exception):
         *,
         retry_after_s: float | None = None,
         comment: Comment | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
         self.comment = comment
+        # More fields of the error body (e.g. ``reopens_at`` of a quiet-hours refusal).
+        self.extra = extra or {}
 
 
 class Conflict(Refused):

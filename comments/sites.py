@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from comments.moderation import quiet_hours
 from comments.moderation.policy import (
     DEFAULT_SUSPECT_PHRASES,
     DETOXIFY_THRESHOLDS,
@@ -29,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     # "threat" label (the bundled model); `[]` turns them off.
     "suspect_phrases": list(DEFAULT_SUSPECT_PHRASES),
     "premoderated": False,
+    # Hold every comment of an author with no approved comment yet.
+    "premoderate_new_authors": False,
+    # Hold comments with a link from an author with no approved comment yet.
+    "hold_links_from_new_authors": True,
     "reports_before_review": 3,
     "posts_per_minute_per_author": 10,
     "posts_per_minute_per_ip": 120,
@@ -38,9 +43,17 @@ DEFAULTS: dict[str, Any] = {
     "edit_window_s": 300,
     # How deep the widget nests replies; deeper ones sit at that level, "@name" first.
     "reply_depth": 3,
+    # Weekly windows when new comments are refused (comments.moderation.quiet_hours).
+    "quiet_hours": None,
 }
 LIST_KEYS = {"origins", "sso_secrets", "banned_words", "suspect_words", "suspect_phrases"}
-BOOL_KEYS = {"guests", "premoderated", "live_insert"}
+BOOL_KEYS = {
+    "guests",
+    "premoderated",
+    "live_insert",
+    "premoderate_new_authors",
+    "hold_links_from_new_authors",
+}
 INT_KEYS = {
     "reports_before_review",
     "posts_per_minute_per_author",
@@ -205,6 +218,8 @@ def parse_value(key: str, raw: str) -> Any:
         return int(raw)
     if key == "thresholds":
         return _parse_thresholds(raw)
+    if key == "quiet_hours":
+        return _parse_quiet_hours(raw)
     values = _parse_list(raw)
     if key == "origins":
         return sorted({normalize_origin(v) for v in values})
@@ -222,6 +237,19 @@ def parse_value(key: str, raw: str) -> Any:
                 raise SiteSettingError(f"{key}: {value!r} has no letter or digit to match")
         return [v.lower() for v in values]
     return values
+
+
+def _parse_quiet_hours(raw: str) -> dict[str, Any] | None:
+    if raw.strip() in ("", "null", "off", "none"):
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SiteSettingError(f"quiet_hours is a JSON object or null: {exc}") from None
+    try:
+        return quiet_hours.check(value)
+    except ValueError as exc:
+        raise SiteSettingError(str(exc)) from None
 
 
 def merged(stored: dict[str, Any]) -> dict[str, Any]:

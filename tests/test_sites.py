@@ -225,6 +225,9 @@ def test_every_key_has_a_parser() -> None:
         "live_insert": "true",
         "edit_window_s": "300",
         "reply_depth": "3",
+        "quiet_hours": "null",
+        "premoderate_new_authors": "true",
+        "hold_links_from_new_authors": "false",
     }
     assert set(typed) == set(DEFAULTS)
     for key, raw in typed.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from collections import deque
@@ -28,14 +29,23 @@ log = logging.getLogger("comments.feed")
 # Who a socket was opened as, by moderator id, as the database says now: absent once
 # revoked. Values compare equal while nothing about the moderator's access changed.
 Sessions = Callable[[Collection[int]], Awaitable[Mapping[int, Hashable]]]
+# Whether a subscriber gets an event (decoded): a scoped moderator's filter.
+Admit = Callable[[dict[str, Any]], bool]
 REVOKED_CLOSE_CODE = 1008  # policy violation: the client must not reconnect as it was
 
 
 class FeedSubscriber:
     def __init__(
-        self, site: str, limit: int, moderator_id: int | None = None, session: Hashable = None
+        self,
+        site: str,
+        limit: int,
+        moderator_id: int | None = None,
+        session: Hashable = None,
+        admit: Admit | None = None,
     ) -> None:
         self.site = site
+        # Which events this socket gets (a moderator's sections); None: all.
+        self.admit = admit
         self.limit = limit
         self.moderator_id = moderator_id
         self.session = session
@@ -89,11 +99,16 @@ class ModerationFeed:
         return channel.startswith(self.prefix)
 
     async def attach(
-        self, site: str, moderator_id: int | None = None, session: Hashable = None
+        self,
+        site: str,
+        moderator_id: int | None = None,
+        session: Hashable = None,
+        admit: Admit | None = None,
     ) -> FeedSubscriber:
         """A subscriber to ``site``'s feed; with ``moderator_id``, one that is closed
-        when ``sessions`` no longer returns ``session`` for that moderator."""
-        sub = FeedSubscriber(site, self.queue_limit, moderator_id, session)
+        when ``sessions`` no longer returns ``session`` for that moderator; with
+        ``admit``, one that gets only the events it admits."""
+        sub = FeedSubscriber(site, self.queue_limit, moderator_id, session, admit)
         subs = self.sites.setdefault(site, set())
         subs.add(sub)
         if len(subs) == 1:
@@ -169,5 +184,10 @@ class ModerationFeed:
         self._deliver(channel[len(self.prefix) :], body.decode())
 
     def _deliver(self, site: str, text: str) -> None:
+        event: dict[str, Any] | None = None
         for sub in list(self.sites.get(site, ())):
+            if sub.admit is not None:
+                event = json.loads(text) if event is None else event
+                if not sub.admit(event):
+                    continue
             sub.push(text)

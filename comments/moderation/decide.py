@@ -164,6 +164,8 @@ class Decider:
                 suspect_words=tuple(site.settings["suspect_words"]),
                 suspect_phrases=tuple(site.settings["suspect_phrases"]),
                 premoderated=bool(site.settings["premoderated"]),
+                premoderate_new_authors=bool(site.settings["premoderate_new_authors"]),
+                hold_links_from_new_authors=bool(site.settings["hold_links_from_new_authors"]),
             ),
             policy.ArticleState(
                 closed=False,  # a comment accepted before the article closed keeps its chance

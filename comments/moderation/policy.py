@@ -41,6 +41,7 @@ from comments.moderation import normalise as norm
 CLASSIFIER_UNAVAILABLE = "classifier unavailable"
 LINK_FROM_NEW_AUTHOR = "link from a new author"
 PREMODERATED = "pre-moderated"
+NEW_AUTHOR = "new author: pre-moderated"
 GE = "\u2265"  # "≥", written as an escape so no editor or linter mangles it
 
 # Detoxify's labels (all its models) and alt-profanity-check's single label.
@@ -118,6 +119,10 @@ class SitePolicy:
     # Held for review (never rejected) while the classifier has no "threat" label.
     suspect_phrases: tuple[str, ...] = ()
     premoderated: bool = False
+    # Hold every comment of an author with no approved comment yet.
+    premoderate_new_authors: bool = False
+    # Hold a link from an author with no approved comment yet (on by default).
+    hold_links_from_new_authors: bool = True
 
     def __post_init__(self) -> None:
         for label, value in self.thresholds.items():
@@ -395,13 +400,17 @@ def _suspect_phrases(s: _Submission) -> Decision | tuple[str, ...]:
 
 
 def _links(s: _Submission) -> Decision | tuple[str, ...]:
-    if s.author.has_approved_comment:
+    if s.author.has_approved_comment or not s.site.hold_links_from_new_authors:
         return ()
     return (LINK_FROM_NEW_AUTHOR,) if has_link(s.body) else ()
 
 
 def _premoderation(s: _Submission) -> Decision | tuple[str, ...]:
-    return (PREMODERATED,) if s.site.premoderated or s.article.premoderated else ()
+    if s.site.premoderated or s.article.premoderated:
+        return (PREMODERATED,)
+    if s.site.premoderate_new_authors and not s.author.has_approved_comment:
+        return (NEW_AUTHOR,)
+    return ()
 
 
 _PHASES: tuple[_Phase, ...] = (

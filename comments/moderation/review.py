@@ -8,6 +8,7 @@ and the other gets 409 with the current comment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from comments.live.hub import Hub
 from comments.models import Comment, Status
 from comments.moderation import policy
 from comments.sites import Site
-from comments.store import Store
+from comments.store import Store, article_pages
 from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
@@ -57,18 +58,24 @@ class Reviewing:
             raise Refused(Code.NOT_FOUND, "no such comment")
         if item.comment.site != moderator.site:
             raise Refused(Code.FORBIDDEN, "this comment belongs to another site")
+        check_scope(moderator, item.comment.article)
         return item
 
-    async def queue(self, site: Site) -> list[ReviewItem]:
+    async def queue(self, site: Site, scopes: Sequence[str] = ()) -> list[ReviewItem]:
         items = await self.review.queue(
             site.slug,
             reports_before_review=int(site.settings["reports_before_review"]),
             limit=QUEUE_LIMIT,
+            scopes=scopes,
         )
         return sort_queue(items, site)
 
-    async def approve(self, moderator: Moderator, comment_id: str) -> Comment:
+    async def approve(
+        self, moderator: Moderator, comment_id: str, expected: str | None = None
+    ) -> Comment:
         """Publish a held or rejected comment, or clear a published one's reports.
+        ``expected``: the status (as shown) the moderator saw; with it, any moderator
+        may reverse another's decision while the comment is still so (409 otherwise).
 
         Raises:
             Refused: not_found/forbidden (see ``comment_for``), conflict when there is
@@ -77,16 +84,18 @@ class Reviewing:
         async with self.review.deciding(comment_id):
             item = await self.comment_for(moderator, comment_id)
             comment = item.comment
+            _as_expected(comment, expected)
             if comment.status is Status.PUBLISHED:
                 if item.reports == 0 or not await self.review.clear_reports(comment.id):
                     raise Conflict(comment, "this comment is published already")
                 await self._decided(
-                    moderator, "approve", comment, {"reports_cleared": item.reports}
+                    moderator, "approve", comment, {"reports_cleared": item.reports, **_page(item)}
                 )
                 return comment
             if comment.status not in (Status.HELD, Status.REJECTED, Status.SHADOWED):
                 raise Conflict(comment, f"this comment is {_shown(comment)} already")
-            await self._not_decided_by_another(moderator, comment)
+            if expected is None:
+                await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
                 comment.id,
                 Status.PUBLISHED,
@@ -98,12 +107,15 @@ class Reviewing:
             if change.event is not None:
                 self.hub.publish(comment.site, comment.article, change.event)
             await self._decided(
-                moderator, "approve", change.comment, {"from": str(change.previous)}
+                moderator, "approve", change.comment, {"from": str(change.previous), **_page(item)}
             )
             return change.comment
 
-    async def reject(self, moderator: Moderator, comment_id: str) -> Comment:
+    async def reject(
+        self, moderator: Moderator, comment_id: str, expected: str | None = None
+    ) -> Comment:
         """Reject a held comment, or withdraw a published one from open pages.
+        ``expected``: as for ``approve``.
 
         Raises:
             Refused: not_found/forbidden (see ``comment_for``), conflict when it is not
@@ -112,9 +124,10 @@ class Reviewing:
         async with self.review.deciding(comment_id):
             item = await self.comment_for(moderator, comment_id)
             comment = item.comment
+            _as_expected(comment, expected)
             if comment.status not in (Status.HELD, Status.PUBLISHED, Status.SHADOWED):
                 raise Conflict(comment, f"this comment is {_shown(comment)} already")
-            if item.reports == 0:  # a reported comment is back in the queue: a new case
+            if item.reports == 0 and expected is None:  # reported since: a new case
                 await self._not_decided_by_another(moderator, comment)
             change = await self.store.transition(
                 comment.id,
@@ -126,7 +139,9 @@ class Reviewing:
                 return await self._lost_race(comment.id)
             if change.event is not None:  # it was published: withdraw it from open pages
                 self.hub.publish(comment.site, comment.article, change.event)
-            await self._decided(moderator, "reject", change.comment, {"from": str(change.previous)})
+            await self._decided(
+                moderator, "reject", change.comment, {"from": str(change.previous), **_page(item)}
+            )
             return change.comment
 
     async def _not_decided_by_another(self, moderator: Moderator, comment: Comment) -> None:
@@ -211,20 +226,65 @@ class Reviewing:
         *,
         closed: bool | None,
         premoderated: bool | None,
+        page: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
+        """Close/open an article, pre-moderate it, set its title/url (``page``: the
+        fields to change, None clearing one); one audit entry with what changed (for the
+        page, old and new values).
+
+        Raises:
+            Refused: ``forbidden`` outside the moderator's scopes.
+        """
+        check_scope(moderator, article)
         row = await self.store.set_article_state(
             site, article, closed=closed, premoderated=premoderated
         )
-        changes = {
+        changes: dict[str, Any] = {
             k: v for k, v in (("closed", closed), ("premoderated", premoderated)) if v is not None
         }
+        old = await article_pages.page_of(self.store, site, article)
+        now = old
+        if page:
+            now = await article_pages.set_page(
+                self.store,
+                site,
+                article,
+                title=page.get("title", article_pages.UNSET),
+                url=page.get("url", article_pages.UNSET),
+            )
+            for key in page:
+                changes[key] = {"old": getattr(old, key), "new": getattr(now, key)}
         await self.review.audit(site, moderator.name, "article", f"article:{article}", changes)
         return {
             "site": site,
             "article": article,
             "closed": row.closed,
             "premoderated": row.premoderated,
+            "title": now.title,
+            "url": now.url,
         }
+
+
+def _page(item: ReviewItem) -> dict[str, str]:
+    """For the audit log: the article decided on, with its title and link where known."""
+    page = {"article": item.comment.article}
+    if item.article_title:
+        page["article_title"] = item.article_title
+    if item.article_url:
+        page["article_url"] = item.article_url
+    return page
+
+
+def check_scope(moderator: Moderator, article: str) -> None:
+    """Raises: Refused ``forbidden`` for an article outside the moderator's scopes."""
+    if not moderator.may_act(article):
+        raise Refused(Code.FORBIDDEN, "this article is outside your sections")
+
+
+def _as_expected(comment: Comment, expected: str | None) -> None:
+    """Raises: Conflict when the comment is no longer in the status the moderator saw."""
+    if expected is not None and _shown(comment) != expected:
+        raise Conflict(comment, f"this comment is {_shown(comment)} now, not {expected}")
 
 
 def _shown(comment: Comment) -> str:

@@ -8,13 +8,13 @@ reaches a public socket before its decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from comments.errors import Code, Refused
 from comments.infra.ratelimit import RateLimiter
 from comments.live.hub import Hub
-from comments.models import Author, Comment, Status
-from comments.moderation import policy
+from comments.models import Author, Comment, Status, format_time, utcnow
+from comments.moderation import policy, quiet_hours
 from comments.moderation.decide import Decider
 from comments.moderation.networks import NetworkKeys
 from comments.observability.metrics import Metrics
@@ -43,6 +43,18 @@ class Submitted:
 
 def unknown_parent() -> Refused:
     return Refused(Code.UNKNOWN_PARENT, "parent must be a published comment of the same article")
+
+
+def check_quiet_hours(site: Site, now: datetime) -> None:
+    """Raises: Refused ``closed`` (with ``reopens_at``) during the site's quiet hours."""
+    schedule = site.settings.get("quiet_hours")
+    reopens = quiet_hours.reopens_at(schedule, now)
+    if schedule and reopens is not None:
+        raise Refused(
+            Code.CLOSED,
+            quiet_hours.message(schedule, reopens),
+            extra={"reopens_at": format_time(reopens)},
+        )
 
 
 def check_content(site: Site, body: str) -> None:
@@ -134,6 +146,7 @@ class Posting:
                 raise Refused(Code.BANNED, "you can no longer comment on this site")
             if found == "shadow" and not shadow:
                 shadow, reason = True, NETWORK_SHADOW_REASON
+        check_quiet_hours(sub.site, utcnow())
         article = await self.store.get_article(sub.site.slug, sub.article)
         if article is not None and article.closed:
             raise Refused(Code.CLOSED, "this article is closed for comments")

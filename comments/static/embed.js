@@ -150,6 +150,12 @@
       return 'This site does not allow one of the words in your comment' + (word ? ' (\u201c' + word[1] + '\u201d)' : '') +
         '. Please edit it and try again.';
     }
+    if (e.code === 'closed' && e.reopensAt) {
+      // Quiet hours: say when commenting reopens, in the reader's own time.
+      var at = new Date(e.reopensAt);
+      return 'Commenting is paused for quiet hours. It reopens ' +
+        (isNaN(at) ? 'later' : at.toLocaleString([], { weekday: 'long', hour: '2-digit', minute: '2-digit' })) + '.';
+    }
     if (MESSAGES[e.code]) return MESSAGES[e.code];
     if (e.status === 401) return MESSAGES.unauthenticated;
     if (e.status >= 500) return 'Something went wrong on our side. Please try again.';
@@ -417,6 +423,7 @@
           e.status = r.status;
           e.code = err.code || '';
           e.retry = parseInt(r.headers.get('Retry-After'), 10) || 0;
+          e.reopensAt = data.reopens_at || null;
           throw e;
         });
       }, function () {
@@ -950,6 +957,7 @@
         e.preventDefault();
         var body = ta.value.trim();
         var payload = { body: body, parent: parent ? parent.c.id : null };
+        if (total === 0) pageInfo(payload); // the article's first post names its page
         if (!body) { say(MESSAGES.empty_body, 'c-err'); ta.focus(); return; }
         if (nameIn) {
           payload.author_name = nameIn.value.trim();
@@ -982,11 +990,19 @@
           }
         }, function (err) {
           say(messageOf(err), 'c-err');
-          if (err.code === 'closed') { config.closed = true; if (!onDone) setTimeout(renderMainForm, 4000); }
+          if (err.code === 'closed' && !err.reopensAt) { config.closed = true; if (!onDone) setTimeout(renderMainForm, 4000); }
         }).then(function () { submit.disabled = false; });
       });
       if (parent) setTimeout(function () { ta.focus(); }, 0);
       return form;
+    }
+
+    function pageInfo(payload) {
+      // The server keeps them only for an article that has none, from an allowed origin.
+      var canon = document.querySelector('link[rel=canonical]');
+      var url = canon && canon.href ? canon.href : location.href.split('#')[0];
+      if (/^https?:/i.test(url)) payload.article_url = url.slice(0, 2000);
+      if (document.title) payload.article_title = document.title.slice(0, 300);
     }
 
     function post(payload) {

@@ -36,6 +36,14 @@
     return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
   }
 
+  // The queue's changes, for screen readers (a polite live region of its own).
+  function announce(text) {
+    var live = $('queue-live');
+    if (!live) return;
+    live.textContent = '';
+    setTimeout(function () { live.textContent = text; }, 50);
+  }
+
   function toast(text, kind) {
     var t = $('toast');
     t.className = 'toast show ' + (kind || '');
@@ -88,6 +96,8 @@
       $('console').hidden = false;
       $('token').value = '';
       document.title = 'Moderation · ' + who.site + ' · comments';
+      // The admin part (moderation-admin.js) builds on the signed-in moderator.
+      document.dispatchEvent(new CustomEvent('comments:signin', { detail: { me: who, call: call } }));
       return loadQueue().then(function () {
         connect();
         var first = $('queue').querySelector('.item');
@@ -99,6 +109,7 @@
   function signOut(message) {
     token = null;
     me = null;
+    document.dispatchEvent(new CustomEvent('comments:signout'));
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
     clearTimeout(retryTimer);
@@ -157,7 +168,7 @@
     var li = el('li', 'item');
     li.dataset.id = item.id;
     li.tabIndex = index === selected ? 0 : -1;
-    li.setAttribute('aria-label', 'Comment by ' + item.author.name + ' on ' + item.article);
+    li.setAttribute('aria-label', 'Comment by ' + item.author.name + ' on ' + (item.article_title || item.article));
     li.addEventListener('click', function (e) {
       if (e.target.closest('button')) return;
       select(index, true);
@@ -181,8 +192,18 @@
     li.appendChild(head);
 
     var art = el('p', 'article');
-    art.appendChild(el('span', 'muted', 'Article '));
-    art.appendChild(el('span', 'article-id', item.article));
+    if (item.article_title || item.article_url) {
+      // The page's title and link (docs/api.md, "Article pages"); the id stays visible.
+      var name = item.article_title || item.article_url;
+      var link = /^https?:\/\//i.test(item.article_url || '') ? el('a', 'article-title', name) : el('span', 'article-title', name);
+      if (link.tagName === 'A') { link.href = item.article_url; link.target = '_blank'; link.rel = 'noopener noreferrer'; }
+      art.appendChild(link);
+      art.appendChild(el('span', 'muted', ' '));
+      art.appendChild(el('code', 'article-id', item.article));
+    } else {
+      art.appendChild(el('span', 'muted', 'Article '));
+      art.appendChild(el('span', 'article-id', item.article));
+    }
     var state = articles[item.article];
     if (state && state.closed) art.appendChild(el('span', 'flag', 'closed'));
     if (state && state.premoderated) art.appendChild(el('span', 'flag', 'pre-moderated'));
@@ -324,7 +345,10 @@
 
   function decide(item, verb) {
     acted[item.id] = true;
-    return call('POST', '/moderation/comments/' + encodeURIComponent(item.id) + '/' + verb).then(function () {
+    // The status this console shows: another moderator's decision may be reversed, but
+    // only while the comment is still so (409 otherwise).
+    return call('POST', '/moderation/comments/' + encodeURIComponent(item.id) + '/' + verb,
+      { expected_status: item.status }).then(function () {
       dropItem(item.id);
       toast(DONE[verb], 'ok');
       refreshAudit();
@@ -343,6 +367,33 @@
 
   function toggleArticle(item, key) {
     var state = articles[item.article] || { closed: false, premoderated: false };
+    // Article-wide: confirmed first, unlike a per-comment action.
+    var verb = key === 'closed' ? (state.closed ? 'Reopen' : 'Close') : (state.premoderated ? 'Stop pre-moderating' : 'Pre-moderate');
+    askFirst(verb + ' the article \u201c' + (item.article_title || item.article) + '\u201d for every reader?',
+      verb + ' article', function () { setArticle(item, key, state); });
+  }
+
+  // A confirmation of our own (not window.confirm): labelled, keyboard-first (Enter
+  // confirms, Escape cancels) and styled like the ban dialog.
+  var confirmed = null;
+  function askFirst(text, label, then) {
+    confirmed = then;
+    $('confirm-text').textContent = text;
+    $('confirm-ok').textContent = label;
+    $('confirm-dialog').showModal();
+    $('confirm-ok').focus();
+  }
+  $('confirm-cancel').addEventListener('click', function () { confirmed = null; $('confirm-dialog').close(); });
+  $('confirm-dialog').addEventListener('close', function () { focusSelected(); });
+  $('confirm-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var then = confirmed;
+    confirmed = null;
+    $('confirm-dialog').close();
+    if (then) then();
+  });
+
+  function setArticle(item, key, state) {
     var body = {};
     body[key] = !state[key];
     call('PATCH', sitePath('/articles/' + encodeURIComponent(item.article)), body).then(function (r) {
@@ -435,13 +486,17 @@
       if (!items.some(function (i) { return i.id === m.item.id; })) {
         items.push(m.item);
         renderQueue();
+        announce('New comment to review from ' + m.item.author.name + '. ' + items.length + ' waiting.');
         toast('New comment to review from ' + m.item.author.name + '.');
       }
       scheduleRefetch(); // the server orders the queue, riskiest first
     } else if (m.type === 'queue.removed') {
       var ours = acted[m.id];
       delete acted[m.id];
-      if (dropItem(m.id) && !ours) toast('Another moderator decided a comment.', 'warn');
+      if (dropItem(m.id) && !ours) {
+        toast('Another moderator decided a comment.', 'warn');
+        announce('A comment left the queue. ' + items.length + ' waiting.');
+      }
       refreshAudit();
     }
   }
@@ -451,7 +506,7 @@
   document.addEventListener('keydown', function (e) {
     if (!me || e.ctrlKey || e.metaKey || e.altKey) return;
     var t = e.target;
-    if ($('ban-dialog').open || (t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) || $('console').hidden) return;
+    if ($('ban-dialog').open || $('confirm-dialog').open || (t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) || $('console').hidden) return;
     if ($('queue-panel').hidden) return;
     var item = items[selected];
     switch (e.key) {
@@ -462,6 +517,8 @@
       case 'b': if (item) askBan(item); break;
       case 'c': if (item) toggleArticle(item, 'closed'); break;
       case 'p': if (item) toggleArticle(item, 'premoderated'); break;
+      case 'o': if (item && /^https?:\/\//i.test(item.article_url || '')) window.open(item.article_url, '_blank', 'noopener'); break;
+      case '?': $('keys').scrollIntoView({ block: 'nearest' }); $('keys').focus(); break;
       default: return;
     }
     e.preventDefault();
@@ -493,7 +550,9 @@
 
   function describe(detail) {
     if (!detail || typeof detail !== 'object') return '';
-    return Object.keys(detail).filter(function (k) { return detail[k] !== null && detail[k] !== ''; })
+    return Object.keys(detail).filter(function (k) {
+      return detail[k] !== null && detail[k] !== '' && k !== 'article_title' && k !== 'article_url';
+    })
       .map(function (k) {
         var v = detail[k];
         // Ban changes carry the old and the new ban as objects.
@@ -519,7 +578,17 @@
         var act = el('td');
         act.appendChild(el('span', 'action ' + entry.action, entry.action));
         tr.appendChild(act);
-        tr.appendChild(el('td', 'target', entry.target));
+        var target = el('td', 'target', entry.target);
+        var page = entry.detail || {};
+        if (page.article_title || page.article_url) {
+          // The article decided on, by its title, linked to its page where known.
+          var name = page.article_title || page.article_url;
+          var link = /^https?:\/\//i.test(page.article_url || '') ? el('a', 'article-title', name) : el('span', 'article-title', name);
+          if (link.tagName === 'A') { link.href = page.article_url; link.target = '_blank'; link.rel = 'noopener noreferrer'; }
+          target.appendChild(el('br'));
+          target.appendChild(link);
+        }
+        tr.appendChild(target);
         tr.appendChild(el('td', 'muted', describe(entry.detail)));
         body.appendChild(tr);
       });

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from comments.models import Comment, Status, format_time, utcnow
+from comments.moderation import roles
 from comments.store.review_tables import audit, ban_networks, moderators, reports, tickets
+from comments.store.roles import scope_clause
 from comments.store.store import Store, _comment_columns, _row_to_comment, hash_token
 from comments.store.tables import articles, authors, comments
 
@@ -34,6 +36,17 @@ class Moderator:
     id: int
     site: str
     name: str
+    # comments.moderation.roles: "moderator" or "admin"; article-key prefixes ((): all).
+    role: str = "moderator"
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_act(self, article_key: str) -> bool:
+        """May this moderator see and act on the article ``article_key`` of its site?"""
+        return roles.may_act(self.scopes, article_key)
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,15 @@ class ReviewItem:
     reasons: list[str]
     reports: int
     unscored: bool
+    # The article's page where known (comments.store.article_pages).
+    article_title: str | None = None
+    article_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.comment.to_json(),
+            "article_title": self.article_title,
+            "article_url": self.article_url,
             "scores": self.scores,
             "reasons": self.reasons,
             "reports": self.reports,
@@ -152,6 +170,25 @@ _UNBANNED = {
 }
 
 
+_MODERATOR_COLUMNS = (
+    moderators.c.id,
+    moderators.c.site,
+    moderators.c.name,
+    moderators.c.role,
+    moderators.c.scopes,
+)
+
+
+def _moderator(row: Any) -> Moderator:
+    return Moderator(
+        id=row.id,
+        site=row.site,
+        name=row.name,
+        role=row.role,
+        scopes=tuple(json.loads(row.scopes or "[]")),
+    )
+
+
 def _item(row: Any) -> ReviewItem:
     reasons: list[str] = json.loads(row.reasons) if row.reasons else []
     reports = int(row.reports)
@@ -163,6 +200,8 @@ def _item(row: Any) -> ReviewItem:
         reasons=reasons,
         reports=reports,
         unscored=bool(row.unscored),
+        article_title=row.article_title,
+        article_url=row.article_url,
     )
 
 
@@ -173,6 +212,8 @@ def _item_query() -> Any:
         comments.c.reasons,
         comments.c.reports,
         comments.c.unscored,
+        articles.c.title.label("article_title"),
+        articles.c.url.label("article_url"),
     ).select_from(comments.join(articles, comments.c.article_id == articles.c.id))
 
 
@@ -220,8 +261,11 @@ class ReviewStore:
 
     # -- moderators and tickets -------------------------------------------------------
 
-    async def add_moderator(self, site: str, name: str) -> str:
+    async def add_moderator(
+        self, site: str, name: str, *, role: str = "moderator", scopes: Sequence[str] = ()
+    ) -> str:
         """Create a moderator and return their token (shown once, stored hashed).
+        ``role`` and ``scopes`` are validated by the caller (comments.moderation.roles).
 
         Raises:
             ValueError: the name is empty, too long or unprintable, or already active.
@@ -243,7 +287,12 @@ class ReviewStore:
                 raise ValueError(f"moderator {name!r} of {site!r} exists; revoke it first")
             await conn.execute(
                 sa.insert(moderators).values(
-                    site=site, name=name, token_hash=hash_token(token), created_at=utcnow()
+                    site=site,
+                    name=name,
+                    token_hash=hash_token(token),
+                    created_at=utcnow(),
+                    role=role,
+                    scopes=json.dumps(list(scopes)),
                 )
             )
         return token
@@ -278,24 +327,24 @@ class ReviewStore:
         async with self.store._read() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                    sa.select(*_MODERATOR_COLUMNS).where(
                         moderators.c.id.in_(sorted(ids)), moderators.c.revoked_at.is_(None)
                     )
                 )
             ).all()
-        return {r.id: Moderator(id=r.id, site=r.site, name=r.name) for r in rows}
+        return {r.id: _moderator(r) for r in rows}
 
     async def moderator_by_token(self, token: str) -> Moderator | None:
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                    sa.select(*_MODERATOR_COLUMNS).where(
                         moderators.c.token_hash == hash_token(token),
                         moderators.c.revoked_at.is_(None),
                     )
                 )
             ).first()
-        return None if row is None else Moderator(id=row.id, site=row.site, name=row.name)
+        return None if row is None else _moderator(row)
 
     async def create_ticket(self, moderator: Moderator, ttl: timedelta) -> str:
         ticket = secrets.token_urlsafe(24)
@@ -324,12 +373,12 @@ class ReviewStore:
                 return None
             mod = (
                 await conn.execute(
-                    sa.select(moderators.c.id, moderators.c.site, moderators.c.name).where(
+                    sa.select(*_MODERATOR_COLUMNS).where(
                         moderators.c.id == row.moderator_id, moderators.c.revoked_at.is_(None)
                     )
                 )
             ).first()
-        return None if mod is None else Moderator(id=mod.id, site=mod.site, name=mod.name)
+        return None if mod is None else _moderator(mod)
 
     # -- authors ----------------------------------------------------------------------
 
@@ -613,8 +662,11 @@ class ReviewStore:
             row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
         return None if row is None else _item(row)
 
-    async def queue(self, site: str, *, reports_before_review: int, limit: int) -> list[ReviewItem]:
-        """Held comments and published ones reported often enough (unordered)."""
+    async def queue(
+        self, site: str, *, reports_before_review: int, limit: int, scopes: Sequence[str] = ()
+    ) -> list[ReviewItem]:
+        """Held comments and published ones reported often enough (unordered), of the
+        articles ``scopes`` lets a moderator see (comments.store.roles)."""
         reported = (
             sa.and_(
                 comments.c.status == Status.PUBLISHED,
@@ -629,6 +681,7 @@ class ReviewStore:
                 .where(
                     comments.c.site == site,
                     sa.or_(comments.c.status.in_([Status.HELD, Status.SHADOWED]), reported),
+                    scope_clause(scopes),
                 )
                 .order_by(comments.c.created_at)
                 .limit(limit)

@@ -17,6 +17,10 @@ moderators = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # "moderator" or "admin" (admins also change the site's settings).
+    sa.Column("role", sa.String(16), nullable=False, server_default="moderator"),
+    # JSON list of article-key prefixes the moderator may see and act on; [] is all.
+    sa.Column("scopes", sa.Text, nullable=False, server_default="[]"),
     sa.Index("ix_moderators_site_name", "site", "name"),
 )
 

@@ -28,6 +28,7 @@ from comments.web import (
     edits,
     live,
     metrics,
+    mod_settings,
     moderation,
     openapi,
     permalinks,
@@ -176,6 +177,7 @@ def create_app(
         *permalinks.routes,
         *reports.routes,
         *moderation.routes,
+        *mod_settings.routes,
         *live.routes,
         *assets.routes,
     ]

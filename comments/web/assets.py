@@ -234,7 +234,14 @@ async def site_config(request: Request) -> JSONResponse:
 async def whoami(request: Request) -> JSONResponse:
     """The console's sign-in check: which moderator and site a token belongs to."""
     moderator = await moderator_of(request)
-    return JSONResponse({"site": moderator.site, "name": moderator.name})
+    return JSONResponse(
+        {
+            "site": moderator.site,
+            "name": moderator.name,
+            "role": moderator.role,
+            "scopes": list(moderator.scopes),
+        }
+    )
 
 
 class NoSniff:

@@ -54,7 +54,7 @@ class ApiError(Exception):
         headers = {}
         if refused.retry_after_s is not None:
             headers["Retry-After"] = retry_after(refused.retry_after_s)
-        extra: dict[str, object] = {}
+        extra: dict[str, object] = dict(refused.extra)
         if refused.comment is not None:
             extra["comment"] = refused.comment.to_json()
         status = REFUSAL_STATUS[refused.code]

@@ -14,8 +14,15 @@ from comments.models import SITE_SLUG
 from comments.node import Node
 from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
+from comments.web.article_pages import page_edit
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
+from comments.web.mod_access import (
+    expected_status,
+    feed_filter,
+    require_author_in_scope,
+    visible_entries,
+)
 from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
 
 TICKET_TTL = timedelta(seconds=30)
@@ -68,7 +75,7 @@ async def get_queue(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     node = node_of(request)
-    items = await node.reviewing.queue(site)
+    items = await node.reviewing.queue(site, moderator.scopes)
     # The console's banner while the bundled model scores (it misses threats and hate).
     return JSONResponse(
         {"items": [i.to_json() for i in items], "classifier": node.scorer.console_status()}
@@ -77,13 +84,19 @@ async def get_queue(request: Request) -> JSONResponse:
 
 async def approve(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
-    comment = await node_of(request).reviewing.approve(moderator, request.path_params["id"])
+    expected = await expected_status(request)
+    comment = await node_of(request).reviewing.approve(
+        moderator, request.path_params["id"], expected
+    )
     return JSONResponse({"comment": comment.to_json()})
 
 
 async def reject(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
-    comment = await node_of(request).reviewing.reject(moderator, request.path_params["id"])
+    expected = await expected_status(request)
+    comment = await node_of(request).reviewing.reject(
+        moderator, request.path_params["id"], expected
+    )
     return JSONResponse({"comment": comment.to_json()})
 
 
@@ -116,6 +129,7 @@ async def ban(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     author_id = request.path_params["author_id"]
+    await require_author_in_scope(request, moderator, author_id)
     svc = node_of(request)
     if request.method == "DELETE":
         lifted = await svc.reviewing.unban(moderator.name, site.slug, author_id)
@@ -177,14 +191,16 @@ async def patch_article(request: Request) -> JSONResponse:
             if not isinstance(data[key], bool):
                 raise ApiError(422, "invalid_body", f"{key} must be true or false")
             values[key] = data[key]
-    if values["closed"] is None and values["premoderated"] is None:
-        raise ApiError(422, "invalid_body", "send closed and/or premoderated")
+    page = page_edit(data)
+    if values["closed"] is None and values["premoderated"] is None and not page:
+        raise ApiError(422, "invalid_body", "send closed, premoderated, title and/or url")
     state = await node_of(request).reviewing.set_article(
         moderator,
         site.slug,
         article,
         closed=values["closed"],
         premoderated=values["premoderated"],
+        page=page,
     )
     return JSONResponse(state)
 
@@ -207,7 +223,8 @@ async def get_audit(request: Request) -> JSONResponse:
     entries, nxt = await node_of(request).review.audit_log(
         site.slug, before=before, limit=min(limit, AUDIT_PAGE_MAX)
     )
-    return JSONResponse({"entries": entries, "next": nxt})
+    # A scoped moderator's page may hold fewer entries; `next` pages on all the same.
+    return JSONResponse({"entries": visible_entries(moderator, entries), "next": nxt})
 
 
 async def queue_socket(websocket: WebSocket) -> None:
@@ -232,7 +249,7 @@ async def queue_socket(websocket: WebSocket) -> None:
             error_response(403, "forbidden", "your ticket is for another site")
         )
         return
-    sub = await svc.feed.attach(slug, moderator.id, moderator)
+    sub = await svc.feed.attach(slug, moderator.id, moderator, feed_filter(moderator))
     try:
         await websocket.accept()
         await pump(websocket, sub, close_reason="too slow; reload the queue")

@@ -130,6 +130,8 @@ SCHEMAS: dict[str, Any] = {
                     "scores": {"type": "object", "additionalProperties": {"type": "number"}},
                     "reasons": {"type": "array", "items": {"type": "string"}},
                     "reports": {"type": "integer"},
+                    "article_title": {"type": ["string", "null"]},
+                    "article_url": {"type": ["string", "null"]},
                 },
             },
         ]
@@ -141,6 +143,17 @@ SCHEMAS: dict[str, Any] = {
             "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX},
             "parent": {"type": ["string", "null"]},
             "author_name": {"type": "string", "minLength": 1, "maxLength": AUTHOR_NAME_MAX},
+            "article_title": {
+                "description": "the page's title; kept for an article that has none, when "
+                "article_url is on one of the site's origins",
+                "type": ["string", "null"],
+                "maxLength": 300,
+            },
+            "article_url": {
+                "description": "the page's canonical http(s) URL",
+                "type": ["string", "null"],
+                "maxLength": 2000,
+            },
         },
     },
     "CommentEnvelope": {
@@ -219,7 +232,7 @@ def document() -> dict[str, Any]:
                 "201": _json(_ref("CommentEnvelope"), "Published"),
                 "202": _json(_ref("CommentEnvelope"), "Held for a moderator"),
                 "401": _error("No identity, or guests off"),
-                "403": _error("Banned author or closed article"),
+                "403": _error("Banned author, closed article, or quiet hours (with reopens_at)"),
                 "409": _error("Duplicate"),
                 "429": _error("Rate limited"),
                 **ERRORS,
@@ -298,6 +311,7 @@ def document() -> dict[str, Any]:
                 "patch": _edit_operation(),
             },
             **_thread_paths(),
+            **_roles_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "post": {
@@ -400,6 +414,7 @@ def document() -> dict[str, Any]:
                     "parameters": [COMMENT_ID],
                     "post": {
                         "security": BEARER,
+                        "requestBody": EXPECTED_STATUS_BODY,
                         "responses": {
                             "200": _json(
                                 {"type": "object", "properties": {"comment": _ref("Comment")}},
@@ -407,7 +422,9 @@ def document() -> dict[str, Any]:
                             ),
                             **MOD_ERRORS,
                             "404": _error("Unknown comment"),
-                            "409": _error("Already decided"),
+                            "409": _error(
+                                "Already decided, or not in expected_status (with the comment)"
+                            ),
                             "503": ERRORS["503"],
                         },
                     },
@@ -530,10 +547,18 @@ def document() -> dict[str, Any]:
                                     "properties": {
                                         "closed": {"type": "boolean"},
                                         "premoderated": {"type": "boolean"},
+                                        "title": {"type": ["string", "null"], "maxLength": 300},
+                                        "url": {
+                                            "type": ["string", "null"],
+                                            "maxLength": 2000,
+                                            "description": "an http(s) URL",
+                                        },
                                     },
                                     "anyOf": [
                                         {"required": ["closed"]},
                                         {"required": ["premoderated"]},
+                                        {"required": ["title"]},
+                                        {"required": ["url"]},
                                     ],
                                 }
                             }
@@ -680,4 +705,114 @@ def _thread_paths() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+EXPECTED_STATUS_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "expected_status": {
+                        "description": "the status the moderator saw: with it, any "
+                        "moderator of the site may reverse another's decision while the "
+                        "comment is still so (409 otherwise)",
+                        "enum": ["held", "published", "rejected", None],
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _roles_paths() -> dict[str, Any]:
+    """Site settings for admins (docs/api.md, "Site settings")."""
+    settings = {
+        "type": "object",
+        "description": "the site's settings, as `comments site set` takes them, typed; "
+        "SSO secrets are never shown nor changed here",
+        "properties": {
+            "origins": {"type": "array", "items": {"type": "string"}},
+            "guests": {"type": "boolean"},
+            "thresholds": {
+                "type": "object",
+                "additionalProperties": {"anyOf": [{"type": "number"}, {"const": "off"}]},
+            },
+            "banned_words": {"type": "array", "items": {"type": "string"}},
+            "suspect_words": {"type": "array", "items": {"type": "string"}},
+            "suspect_phrases": {"type": "array", "items": {"type": "string"}},
+            "premoderated": {"type": "boolean"},
+            "premoderate_new_authors": {"type": "boolean"},
+            "hold_links_from_new_authors": {"type": "boolean"},
+            "reports_before_review": {"type": "integer", "minimum": 0},
+            "posts_per_minute_per_author": {"type": "integer", "minimum": 0},
+            "posts_per_minute_per_ip": {"type": "integer", "minimum": 0},
+            "live_insert": {"type": "boolean"},
+            "edit_window_s": {"type": "integer", "minimum": 0},
+            "reply_depth": {"type": "integer", "minimum": 1, "maximum": 10},
+            "quiet_hours": {
+                "type": ["object", "null"],
+                "properties": {
+                    "timezone": {"type": "string"},
+                    "windows": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "days": {
+                                    "type": "array",
+                                    "items": {
+                                        "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                                    },
+                                },
+                                "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                                "end": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+    answer = _json(
+        {
+            "type": "object",
+            "properties": {
+                "site": {"type": "string"},
+                "settings": {
+                    "allOf": [
+                        settings,
+                        {"properties": {"sso_configured": {"type": "boolean"}}},
+                    ]
+                },
+            },
+        },
+        "The site's settings (no secrets)",
+    )
+    forbidden = {"403": _error("Token of another site, or not an admin")}
+    return {
+        "/api/v1/moderation/sites/{site}/settings": {
+            "parameters": [SITE],
+            "get": {
+                "security": BEARER,
+                "responses": {"200": answer, **MOD_ERRORS, **forbidden, **ERRORS},
+            },
+            "patch": {
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": settings}},
+                },
+                "responses": {
+                    "200": answer,
+                    **MOD_ERRORS,
+                    **forbidden,
+                    **ERRORS,
+                    "422": _error("A setting `comments site set` would refuse (nothing changed)"),
+                },
+            },
+        }
     }

@@ -7,9 +7,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from comments.errors import Refused
-from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author
+from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author, Status
 from comments.moderation.submit import Submission, check_content
 from comments.store import StoreUnavailable
+from comments.store.article_pages import keep_first
+from comments.web.article_pages import first_post_page
 from comments.web.common import (
     VARY_IDENTITY,
     article_of,
@@ -150,6 +152,7 @@ async def _post_comment(request: Request) -> JSONResponse:
                 f"author_name has 1 to {AUTHOR_NAME_MAX} characters, some of them visible",
             )
     check_content(site, body)
+    page = first_post_page(data, site)
     submission = Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
     )
@@ -167,6 +170,8 @@ async def _post_comment(request: Request) -> JSONResponse:
         author = Author(id=author.id, name=name)
 
     result = await svc.posting.submit(submission, author, name)
+    if page != (None, None) and result.comment.status is not Status.REJECTED:
+        await keep_first(svc.store, site.slug, article, *page)
     payload: dict[str, object] = {"comment": result.comment.to_json(as_author=True)}
     if result.guest_token is not None:
         payload["guest_token"] = result.guest_token

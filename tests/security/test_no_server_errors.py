@@ -92,7 +92,7 @@ async def test_generated_requests_never_get_a_server_error(
             recover_interval_s=0,
         )
     )
-    token = await server.node.review.add_moderator("news", "ana")
+    token = await server.node.review.add_moderator("news", "ana", role="admin")
     async with server.client() as http:
         guest = Guest("Seed")
         published = await posted(http, CLEAN, 201, guest=guest, article=ARTICLE)

@@ -126,7 +126,7 @@ async def test_moderator_whoami_names_the_tokens_site(stack: Stack) -> None:
     token = await stack.moderator("who", "walt")
     async with stack.client() as http:
         r = await http.get("/api/v1/moderation/me", headers={"Authorization": f"Bearer {token}"})
-        assert r.json() == {"site": "who", "name": "walt"}
+        assert r.json() == {"site": "who", "name": "walt", "role": "moderator", "scopes": []}
         r = await http.get("/api/v1/moderation/me", headers={"Authorization": "Bearer mod_nope"})
         assert r.status_code == 401
 

@@ -120,7 +120,9 @@ async def test_keyboard_only_moderation(stack: Stack, open_page: OpenPage) -> No
     await expect(items).to_have_count(1)
     await expect(selected).to_have_text(order[0])
 
-    await console.keyboard.press("c")  # close the article
+    await console.keyboard.press("c")  # close the article: asks first
+    await expect(console.locator("#confirm-ok")).to_be_focused()
+    await console.keyboard.press("Enter")
     await expect(console.locator("#queue .item .flag")).to_have_text("closed")
     await console.keyboard.press("b")  # ban the first one's author (and reject it)
     await expect(console.locator("#ban-reason")).to_be_focused()
