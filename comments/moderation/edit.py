@@ -64,7 +64,7 @@ class Editing:
         Raises:
             Refused: ``not_found``, ``forbidden`` (someone else's),
                 ``edit_window_closed``, ``conflict`` (not published, or changed
-                meanwhile), ``banned``, ``banned_word``, ``rate_limited``.
+                meanwhile), ``closed``, ``banned``, ``banned_word``, ``rate_limited``.
         """
         current = await self.store.get_comment(comment_id)
         if (
@@ -89,6 +89,10 @@ class Editing:
             )
         if current.status not in EDITABLE:
             raise Conflict(current, "only a published comment can be edited")
+        # A closed thread is closed to changes too, not only to new comments.
+        thread = await self.store.get_article(site.slug, article)
+        if thread is not None and thread.closed:
+            raise Refused(Code.CLOSED, "this article is closed for comments")
         state = await self.review.author_state(site.slug, author.id)
         if state.banned:
             raise Refused(Code.BANNED, "you can no longer comment on this site")

@@ -609,6 +609,8 @@ class ReviewStore:
     # -- queue ------------------------------------------------------------------------
 
     async def item(self, comment_id: str) -> ReviewItem | None:
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         async with self.store._read() as conn:
             row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
         return None if row is None else _item(row)

@@ -1,0 +1,118 @@
+"""Hostile probes of edits, permalinks and tombstones (issue 17): what an edit may not
+do (change a closed thread), what ``…/context`` must never serve (other sites' and
+articles' comments, held ones, 5xx on bad input), and that a toxic edit approved later
+leaves the earlier text nowhere. Real server over sockets, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.api import assert_error
+from tests.moderation import (
+    ARTICLE,
+    CLEAN,
+    TOXIC,
+    Guest,
+    bearer,
+    new_moderator,
+    open_public,
+    posted,
+    thread_url,
+)
+from tests.threads.test_edits import Serve, edit, replay, serve  # noqa: F401 - fixture
+
+ARTICLE_URL = f"/api/v1/moderation/sites/news/articles/{ARTICLE}"
+
+
+async def test_an_edit_on_a_closed_article_is_refused(serve: Serve) -> None:  # noqa: F811
+    server = await serve()
+    async with server.client() as http:
+        ana = Guest("Ana")
+        first = await posted(http, CLEAN, 201, guest=ana)
+        mod = await new_moderator(server, http)
+        r = await http.patch(ARTICLE_URL, json={"closed": True}, headers=bearer(mod.token))
+        assert r.status_code == 200, r.text
+
+        # Closed for comments: its comments do not change under it either.
+        r = await edit(http, first, "a new text, after the thread closed", ana)
+        assert_error(r, 403, "closed")
+        listed = (await http.get(thread_url())).json()
+        assert [c["body"] for c in listed["comments"]] == [CLEAN]
+        assert listed["latest_seq"] == first["seq"]
+
+
+async def test_context_never_serves_other_sites_articles_or_held_comments(
+    serve: Serve,  # noqa: F811
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        here = await posted(http, CLEAN, 201)
+        other = await posted(http, "on another article", 201, article="2025/07/other")
+        held = await posted(http, TOXIC, 202)
+        base = thread_url()
+        for cid in (other["id"], held["id"], "nope", "x" * 5000, "%00", "..", "%2e%2e"):
+            r = await http.get(f"{base}/{cid}/context")
+            assert r.status_code == 404, (cid, r.text)
+            assert r.json()["error"]["code"] in ("not_found", "unknown_site"), r.text
+            assert "another article" not in r.text and TOXIC not in r.text
+        # A NUL byte (which PostgreSQL refuses in text) is just an unknown id, everywhere.
+        guest = Guest("Ana")
+        mod = await new_moderator(server, http)
+        for method, url, headers in (
+            ("PATCH", f"{base}/%00", guest.headers()),
+            ("DELETE", f"{base}/%00", guest.headers()),
+            ("POST", f"{base}/%00/report", guest.headers()),
+            ("GET", "/api/v1/moderation/comments/%00/versions", bearer(mod.token)),
+            ("POST", "/api/v1/moderation/comments/%00/approve", bearer(mod.token)),
+            ("POST", "/api/v1/moderation/comments/%00/reject", bearer(mod.token)),
+        ):
+            r = await http.request(method, url, json={"body": "x"}, headers=headers)
+            assert 400 <= r.status_code < 500, (method, url, r.text)
+            assert r.json()["error"]["code"], r.text
+        # The same id under another site's path: no such comment there.
+        r = await http.get(f"/api/v1/sites/nosuch/articles/{ARTICLE}/comments/{here['id']}/context")
+        assert r.status_code == 404 and CLEAN not in r.text, r.text
+        for limit in ("-1", "0", "abc", "1e3", "9" * 30, "\u0661", "%00", " 5"):
+            r = await http.get(f"{base}/{here['id']}/context", params={"limit": limit})
+            assert r.status_code == 422, (limit, r.text)
+            assert r.json()["error"]["code"] == "invalid_parameter"
+        r = await http.get(f"{base}/{here['id']}/context", params={"limit": "100000"})
+        assert r.status_code == 200 and r.json()["comment"]["id"] == here["id"]
+
+
+async def test_a_toxic_edit_approved_later_leaves_the_old_text_nowhere(
+    serve: Serve,  # noqa: F811
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        ana, bob = Guest("Ana"), Guest("Bob")
+        first = await posted(http, "my secret first words", 201, guest=ana)
+        r = await http.post(
+            thread_url(),
+            json={"body": "a reply", "parent": first["id"], "author_name": "Bob"},
+            headers=bob.headers(),
+        )
+        assert r.status_code == 201, r.text
+        answer = r.json()["comment"]
+        page = await open_public(server)
+        assert (await edit(http, first, TOXIC, ana)).status_code == 202
+        mod = await new_moderator(server, http)
+        approved = await mod.decided("approve", first["id"])
+        assert approved["body"] == TOXIC and approved["status"] == "published"
+        frames = [await page.next(), await page.next()]
+        assert [f["type"] for f in frames] == ["comment.removed", "comment.published"]
+        assert frames[1]["comment"]["body"] == TOXIC and "edited_at" in frames[1]["comment"]
+        await page.close()
+
+        seen: list[Any] = [*await replay(server), *await replay(server, since=1)]
+        for order in ("oldest", "newest"):
+            listing = (await http.get(thread_url(), params={"order": order})).json()
+            seen.append(listing)
+            bodies = [c["body"] for c in listing["comments"]]
+            assert sorted(bodies) == sorted([TOXIC, answer["body"]]), listing
+        for cid in (first["id"], answer["id"]):
+            seen.append((await http.get(f"{thread_url()}/{cid}/context")).json())
+        counts = await http.get("/api/v1/sites/news/counts", params={"article": ARTICLE})
+        seen.append(counts.json())
+        assert "secret first words" not in json.dumps(seen)
