@@ -129,7 +129,9 @@ class Editing:
             raise Conflict(now or current, "this comment changed meanwhile; reload it")
         if edited.event is not None:
             self.hub.publish(site.slug, article, edited.event)
-        if to in (Status.HELD, Status.SHADOWED) and to is not current.status:
+        if to in (Status.HELD, Status.SHADOWED):
+            # A shadowed comment is in the queue already: sent again, so that no
+            # moderator approves its new text from a view of the old one.
             await self.decider.queue(comment_id, site.slug)
         return edited.comment
 

@@ -5,6 +5,7 @@ leaves the earlier text nowhere. Real server over sockets, SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,10 +17,12 @@ from tests.moderation import (
     Guest,
     bearer,
     new_moderator,
+    open_moderation,
     open_public,
     posted,
     thread_url,
 )
+from tests.moderation.test_bans import ban
 from tests.threads.test_edits import Serve, edit, replay, serve  # noqa: F401 - fixture
 
 ARTICLE_URL = f"/api/v1/moderation/sites/news/articles/{ARTICLE}"
@@ -116,3 +119,62 @@ async def test_a_toxic_edit_approved_later_leaves_the_old_text_nowhere(
         counts = await http.get("/api/v1/sites/news/counts", params={"article": ARTICLE})
         seen.append(counts.json())
         assert "secret first words" not in json.dumps(seen)
+
+
+async def test_racing_edits_and_a_reject_leave_one_consistent_text(
+    serve: Serve,  # noqa: F811
+) -> None:
+    server = await serve(posts_per_minute_per_author=1000, posts_per_minute_per_ip=1000)
+    async with server.client() as http:
+        ana = Guest("Ana")
+        first = await posted(http, "version zero of the text", 201, guest=ana)
+        mod = await new_moderator(server, http)
+        bodies = [f"version {i} of the text" for i in range(1, 9)] + [TOXIC]
+
+        async def one(body: str) -> int:
+            return (await edit(http, first, body, ana)).status_code
+
+        async def reject() -> int:
+            return (await mod.act("reject", first["id"])).status_code
+
+        codes = await asyncio.gather(*(one(b) for b in bodies), reject())
+        assert all(c < 500 for c in codes), codes
+        assert set(codes[:-1]) <= {200, 202, 409, 429}, codes
+        now = await server.node.store.get_comment(first["id"])
+        assert now is not None
+        listing = (await http.get(thread_url())).json()
+        events = await replay(server)
+        carried = [e for e in events if e["type"] in ("comment.published", "comment.edited")]
+        if now.status.value == "published":
+            # Exactly its current text is served, once; none of the others.
+            assert [c["body"] for c in listing["comments"]] == [now.body]
+            assert [e["comment"]["body"] for e in carried] == [now.body]
+        else:
+            assert listing["comments"] == [] and carried == []
+        served = json.dumps([listing, events])
+        for body in ["version zero of the text", *bodies]:
+            if now.status.value != "published" or body != now.body:
+                assert body not in served, body
+
+
+async def test_a_shadowed_comments_edit_reaches_the_moderators_queue(
+    serve: Serve,  # noqa: F811
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        troll = Guest("Troll")
+        opening = await posted(http, "a harmless opening", 201, guest=troll)
+        mod = await new_moderator(server, http)
+        assert troll.author_id
+        await ban(mod, troll.author_id, reason="trolling", shadow=True)
+        shadowed = await posted(http, "a harmless second thought", 201, guest=troll)
+        queue = await open_moderation(server, mod)
+        # A moderator about to approve the harmless text must not publish another one
+        # unseen: the edit puts the comment, with its new text and reasons, before them.
+        r = await edit(http, shadowed, TOXIC, troll)
+        assert r.status_code == 200 and r.json()["comment"]["status"] == "published"
+        added = await queue.next()
+        assert added["type"] == "queue.added" and added["item"]["id"] == shadowed["id"]
+        assert added["item"]["body"] == TOXIC and added["item"]["reasons"]
+        await queue.close()
+        assert opening["id"] != shadowed["id"]
