@@ -333,7 +333,11 @@ class ReviewStore:
 
     # -- authors ----------------------------------------------------------------------
 
-    async def author_state(self, site: str, author_id: str) -> AuthorState:
+    async def author_state(
+        self, site: str, author_id: str, *, besides: str | None = None
+    ) -> AuthorState:
+        """``besides``: a comment that does not count as approved (the one being decided:
+        an edited comment does not vouch for its own new text)."""
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
@@ -352,6 +356,7 @@ class ReviewStore:
                     .where(
                         comments.c.author_id == author_id,
                         comments.c.status == Status.PUBLISHED,
+                        *([] if besides is None else [comments.c.id != besides]),
                     )
                     .limit(1)
                 )

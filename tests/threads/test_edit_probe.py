@@ -178,3 +178,30 @@ async def test_a_shadowed_comments_edit_reaches_the_moderators_queue(
         assert added["item"]["body"] == TOXIC and added["item"]["reasons"]
         await queue.close()
         assert opening["id"] != shadowed["id"]
+
+
+async def test_a_new_author_cannot_edit_a_link_past_the_link_rule(
+    serve: Serve,  # noqa: F811
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        # A new author's link waits for a moderator when posted...
+        spam = CLEAN + " https://spam.example/buy"
+        assert (await posted(http, spam, 202, guest=Guest("Sam")))["status"] == "held"
+        # ...and when edited into a comment the author had just got published: that
+        # comment is not an earlier approved one vouching for its own new text.
+        newbie = Guest("Newbie")
+        first = await posted(http, CLEAN, 201, guest=newbie)
+        r = await edit(http, first, spam, newbie)
+        assert r.status_code == 202, r.text
+        assert r.json()["comment"]["status"] == "held"
+        listing = (await http.get(thread_url())).json()
+        assert "spam.example" not in json.dumps(listing)
+        # An author with another approved comment is trusted with links, in edits too.
+        second = await posted(http, CLEAN + " indeed", 201, guest=newbie)
+        assert first["id"] != second["id"]
+        regular = Guest("Regular")
+        one = await posted(http, "first words here", 201, guest=regular)
+        two = await posted(http, "second words here", 201, guest=regular)
+        r = await edit(http, two, "second words https://example.com/source", regular)
+        assert r.status_code == 200 and one["id"] != two["id"], r.text
