@@ -156,7 +156,7 @@ class Decider:
         """What the policy makes of ``comment`` (its body as it stands) with ``scores``,
         for its author and article as they are now: a new post's or an edit's."""
         article = await self.store.get_article(comment.site, comment.article)
-        author = await self.review.author_state(comment.site, comment.author.id)
+        author = await self.review.author_state(comment.site, comment.author.id, besides=comment.id)
         decision = policy.decide(
             policy.SitePolicy(
                 thresholds=site.settings["thresholds"],

@@ -382,7 +382,11 @@ class ReviewStore:
 
     # -- authors ----------------------------------------------------------------------
 
-    async def author_state(self, site: str, author_id: str) -> AuthorState:
+    async def author_state(
+        self, site: str, author_id: str, *, besides: str | None = None
+    ) -> AuthorState:
+        """``besides``: a comment that does not count as approved (the one being decided:
+        an edited comment does not vouch for its own new text)."""
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
@@ -401,6 +405,7 @@ class ReviewStore:
                     .where(
                         comments.c.author_id == author_id,
                         comments.c.status == Status.PUBLISHED,
+                        *([] if besides is None else [comments.c.id != besides]),
                     )
                     .limit(1)
                 )
@@ -658,6 +663,8 @@ class ReviewStore:
     # -- queue ------------------------------------------------------------------------
 
     async def item(self, comment_id: str) -> ReviewItem | None:
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         async with self.store._read() as conn:
             row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
         return None if row is None else _item(row)

@@ -357,6 +357,8 @@ class Store:
             return await self._get_comment(conn, comment_id)
 
     async def _get_comment(self, conn: AsyncConnection, comment_id: str) -> Comment | None:
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         row = (
             await conn.execute(
                 sa.select(*_comment_columns())
