@@ -15,25 +15,12 @@ from comments.errors import Code, Conflict, Refused
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
-from comments.moderation import policy
 from comments.sites import Site
 from comments.store import Store
+from comments.store.queue import QueuePage, queue_page
 from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
-
-
-def sort_queue(items: list[ReviewItem], site: Site) -> list[ReviewItem]:
-    """Riskiest first; comments without scores (classifier away) before all; comments
-    of shadow-banned authors (seen by nobody but their author) after the rest."""
-    thresholds = site.settings["thresholds"]
-    return sorted(
-        items,
-        key=lambda i: (
-            i.comment.status is Status.SHADOWED,
-            policy.queue_key(policy.risk(i.scores or None, thresholds)),
-        ),
-    )
 
 
 _OUTCOME = {"approve": Status.PUBLISHED, "reject": Status.REJECTED}
@@ -59,13 +46,25 @@ class Reviewing:
             raise Refused(Code.FORBIDDEN, "this comment belongs to another site")
         return item
 
-    async def queue(self, site: Site) -> list[ReviewItem]:
-        items = await self.review.queue(
+    async def queue(
+        self,
+        site: Site,
+        *,
+        limit: int = QUEUE_LIMIT,
+        cursor: tuple[float, str] | None = None,
+        only: str = "all",
+        prefixes: list[str] | None = None,
+    ) -> QueuePage:
+        """A page of the queue by stored risk (comments.store.queue)."""
+        return await queue_page(
+            self.store,
             site.slug,
             reports_before_review=int(site.settings["reports_before_review"]),
-            limit=QUEUE_LIMIT,
+            limit=limit,
+            cursor=cursor,
+            only=only,
+            prefixes=prefixes,
         )
-        return sort_queue(items, site)
 
     async def approve(self, moderator: Moderator, comment_id: str) -> Comment:
         """Publish a held or rejected comment, or clear a published one's reports.

@@ -28,6 +28,7 @@ from comments.web import (
     edits,
     live,
     metrics,
+    mod_console,
     moderation,
     openapi,
     permalinks,
@@ -176,6 +177,8 @@ def create_app(
         *permalinks.routes,
         *reports.routes,
         *moderation.routes,
+        *mod_console.routes,
+        *mod_console.last_routes,
         *live.routes,
         *assets.routes,
     ]

@@ -16,6 +16,7 @@ from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
 from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError, error_response
+from comments.web.mod_queue import queue_params
 from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
 
 TICKET_TTL = timedelta(seconds=30)
@@ -68,10 +69,16 @@ async def get_queue(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     node = node_of(request)
-    items = await node.reviewing.queue(site)
+    limit, cursor, only = queue_params(request)
+    page = await node.reviewing.queue(site, limit=limit, cursor=cursor, only=only)
     # The console's banner while the bundled model scores (it misses threats and hate).
     return JSONResponse(
-        {"items": [i.to_json() for i in items], "classifier": node.scorer.console_status()}
+        {
+            "items": [i.to_json() for i in page.items],
+            "next": page.next,
+            "counts": page.counts,
+            "classifier": node.scorer.console_status(),
+        }
     )
 
 
