@@ -3,12 +3,14 @@ moderator notes on authors (each note is an audit entry: who wrote what, when)."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from comments.errors import Code, Refused
 from comments.moderation.review import Reviewing
 from comments.store.authors import NOTE_ACTION, author_record, context
 from comments.store.review import Moderator
+from comments.store.search import Search, search
 
 NOTE_MAX = 2000
 
@@ -43,3 +45,16 @@ async def add_note(
         site, moderator.name, NOTE_ACTION, f"author:{author_id}", {"body": body}
     )
     return await author_view(reviewing, site, author_id)
+
+
+async def search_comments(
+    reviewing: Reviewing,
+    site: str,
+    query: Search,
+    *,
+    limit: int,
+    cursor: tuple[datetime, str] | None,
+) -> dict[str, Any]:
+    """A page of the site's comments matching ``query``, newest first."""
+    items, nxt = await search(reviewing.store, site, query, limit=limit, cursor=cursor)
+    return {"items": [i.to_json() for i in items], "next": nxt}

@@ -54,8 +54,49 @@ QUEUE_PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
+SEARCH_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+    {"name": "author", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+    {"name": "article", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+    {
+        "name": "status",
+        "in": "query",
+        "schema": {
+            "type": "string",
+            "enum": ["published", "held", "rejected", "deleted", "shadowed"],
+        },
+    },
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+]
+
+
 def console_paths() -> dict[str, Any]:
     return {
+        "/api/v1/moderation/sites/{site}/comments": {
+            "parameters": [SITE],
+            "get": {
+                "summary": "Search a site's comments (full text), newest first",
+                "security": BEARER,
+                "parameters": SEARCH_PARAMETERS,
+                "responses": {
+                    "200": _ok(
+                        "A page of matching comments",
+                        {
+                            "type": "object",
+                            "required": ["items", "next"],
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("Item")},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        },
+                    ),
+                    **FAILS,
+                },
+            },
+        },
         "/api/v1/moderation/comments/{id}/context": {
             "parameters": [COMMENT_ID],
             "get": {

@@ -17,6 +17,7 @@ from tests.moderation import (
     FailingClassifier,
     Guest,
     bearer,
+    listed_ids,
     mod_settings,
     new_moderator,
     post,
@@ -178,3 +179,74 @@ async def test_author_panel_counts_history_decisions_notes_and_ban(serve: Serve)
         for bad in ({}, {"body": ""}, {"body": 3}, {"body": "x" * 2001}):
             r = await http.post(f"{url}/notes", json=bad, headers=bearer(ana.token))
             assert r.status_code == 422, r.text
+
+
+SEARCH = "/api/v1/moderation/sites/news/comments"
+
+
+async def test_search_finds_a_published_comment_by_a_word_and_it_is_taken_down(
+    serve: Serve,
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        ana = await new_moderator(server, http)
+        bea, cid = Guest("Bea"), Guest("Cid")
+        target = await posted(http, "The Gazprom deal was a scandal", 201, guest=bea)
+        await posted(http, "nothing to see here", 201, guest=cid)
+        await posted(http, "gazprom again, by another reader", 201, guest=cid)
+
+        async def found(**params: str) -> list[str]:
+            r = await http.get(SEARCH, params=params, headers=bearer(ana.token))
+            assert r.status_code == 200, r.text
+            return [i["body"] for i in r.json()["items"]]
+
+        assert await found(q="gazprom") == [
+            "gazprom again, by another reader",
+            "The Gazprom deal was a scandal",
+        ]
+        assert await found(q="gazprom scandal") == ["The Gazprom deal was a scandal"]
+        assert await found(q="gazprom", author=bea.author_id or "") == [target["body"]]
+        assert await found(q="gaz") == []  # words, not substrings: no LIKE scan
+        for odd in ('"', "gazprom OR", "NEAR(", "*", "-", "'; drop"):
+            await found(q=odd)  # any text a moderator types is a search, never a 5xx
+        await ana.decided("reject", target["id"])
+        assert await found(q="gazprom", status="published") == ["gazprom again, by another reader"]
+        assert await found(q="scandal", status="rejected") == [target["body"]]
+        assert target["id"] not in await listed_ids(http)
+        log = await http.get("/api/v1/moderation/sites/news/audit", headers=bearer(ana.token))
+        assert log.json()["entries"][0]["target"] == f"comment:{target['id']}"
+
+
+async def test_search_pages_by_keyset_and_checks_access(serve: Serve) -> None:
+    server = await serve()
+    async with server.client() as http:
+        ana = await new_moderator(server, http)
+        reader = Guest("Dan")
+        bodies = [f"budget remark number {n}" for n in range(7)]
+        for body in bodies:
+            await posted(http, body, 201, guest=reader)
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):  # bounded: 7 items in pages of 3
+            params = {"q": "budget", "limit": "3", **({"cursor": cursor} if cursor else {})}
+            r = await http.get(SEARCH, params=params, headers=bearer(ana.token))
+            assert r.status_code == 200, r.text
+            seen += [i["body"] for i in r.json()["items"]]
+            cursor = r.json()["next"]
+            if cursor is None:
+                break
+        assert seen == bodies[::-1]
+        assert (await http.get(SEARCH, params={"q": "budget"})).status_code == 401
+        other = await new_moderator(server, http, "oli", site="other")
+        r = await http.get(SEARCH, headers=bearer(other.token))
+        assert r.status_code == 403
+        for bad in (
+            {"cursor": "x"},
+            {"status": "pending"},
+            {"since": "yesterday"},
+            {"until": "2026-01-01T00:00:00"},
+            {"q": "x" * 201},
+            {"limit": "0"},
+        ):
+            r = await http.get(SEARCH, params=bad, headers=bearer(ana.token))
+            assert r.status_code == 422, (bad, r.text)

@@ -1,4 +1,8 @@
-"""The moderator console: comments.risk (the queue's order) with its partial index.
+"""The moderator console: comments.risk (the queue's order) with its partial index, and
+full-text search of comment bodies: on PostgreSQL a GIN index on
+``to_tsvector('simple', body)``, on SQLite an external-content FTS5 table
+``comments_fts`` kept in step by triggers (neither is in tables.py: each is one
+database's own; comments.store.search queries them).
 
 ``risk`` is backfilled from the stored scores and each site's thresholds as they are now.
 
@@ -73,8 +77,37 @@ def upgrade() -> None:
         sqlite_where=sa.text(QUEUE_PREDICATE),
     )
 
+    if bind.dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_comments_body_fts ON comments USING gin (to_tsvector('simple', body))"
+        )
+    elif bind.dialect.name == "sqlite":
+        for statement in SQLITE_FTS:
+            op.execute(statement)
+        op.execute("INSERT INTO comments_fts(comments_fts) VALUES ('rebuild')")
+
+
+SQLITE_FTS = (
+    "CREATE VIRTUAL TABLE comments_fts USING fts5(body, content='comments', content_rowid='rowid')",
+    "CREATE TRIGGER comments_fts_insert AFTER INSERT ON comments BEGIN "
+    "INSERT INTO comments_fts(rowid, body) VALUES (new.rowid, new.body); END",
+    "CREATE TRIGGER comments_fts_delete AFTER DELETE ON comments BEGIN "
+    "INSERT INTO comments_fts(comments_fts, rowid, body) VALUES ('delete', old.rowid, old.body); "
+    "END",
+    "CREATE TRIGGER comments_fts_update AFTER UPDATE OF body ON comments BEGIN "
+    "INSERT INTO comments_fts(comments_fts, rowid, body) VALUES ('delete', old.rowid, old.body); "
+    "INSERT INTO comments_fts(rowid, body) VALUES (new.rowid, new.body); END",
+)
+
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_comments_body_fts")
+    elif bind.dialect.name == "sqlite":
+        for name in ("insert", "delete", "update"):
+            op.execute(f"DROP TRIGGER IF EXISTS comments_fts_{name}")
+        op.execute("DROP TABLE IF EXISTS comments_fts")
     op.drop_index("ix_comments_queue", table_name="comments")
     with op.batch_alter_table("comments") as batch:
         batch.drop_column("risk")
