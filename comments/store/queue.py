@@ -19,6 +19,7 @@ from comments.store.tables import QUEUE_PREDICATE, articles, comments
 
 FILTERS = ("all", "held", "reported", "premoderated", "unscored")
 PREMODERATED_REASON = "pre-moderated"
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,15 @@ def _in_queue(reports_before_review: int) -> Any:
     )
 
 
-def _filter(name: str) -> Any:
+def _filter(name: str, c: Any = comments.c) -> Any:
     if name == "held":
-        return comments.c.status.in_([str(Status.HELD), str(Status.SHADOWED)])
+        return c.status.in_([str(Status.HELD), str(Status.SHADOWED)])
     if name == "reported":
-        return comments.c.reports > 0
+        return c.reports > 0
     if name == "premoderated":
-        return comments.c.reasons.contains(json.dumps(PREMODERATED_REASON))
+        return c.reasons.contains(json.dumps(PREMODERATED_REASON))
     if name == "unscored":
-        return comments.c.unscored.is_(True)
+        return c.unscored.is_(True)
     return sa.true()
 
 
@@ -103,10 +104,18 @@ async def queue_page(
     base = [comments.c.site == site, _in_queue(reports_before_review)]
     if scope is not None:
         base.append(scope)
-    counting = (
-        sa.select(*(sa.func.count().filter(_filter(name)).label(name) for name in FILTERS))
+    # Counted over the riskiest COUNT_CAP queued comments at most (read in index order):
+    # a count of a 100,000-item queue would cost more than the page itself.
+    capped = (
+        sa.select(comments.c.status, comments.c.reports, comments.c.reasons, comments.c.unscored)
         .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
         .where(*base)
+        .order_by(comments.c.risk.desc(), comments.c.id.desc())
+        .limit(COUNT_CAP)
+        .subquery()
+    )
+    counting = sa.select(
+        *(sa.func.count().filter(_filter(name, capped.c)).label(name) for name in FILTERS)
     )
     async with store._read() as conn:
         rows = (await conn.execute(page)).all()
