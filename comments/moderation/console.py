@@ -8,7 +8,7 @@ from typing import Any
 
 from comments.errors import Code, Refused
 from comments.moderation.review import Reviewing
-from comments.store.authors import NOTE_ACTION, author_record, context
+from comments.store.authors import NOTE_ACTION, about_targets, author_record, context
 from comments.store.review import Moderator
 from comments.store.search import Search, search
 
@@ -58,3 +58,10 @@ async def search_comments(
     """A page of the site's comments matching ``query``, newest first."""
     items, nxt = await search(reviewing.store, site, query, limit=limit, cursor=cursor)
     return {"items": [i.to_json() for i in items], "next": nxt}
+
+
+async def audit_about(
+    reviewing: Reviewing, site: str, entries: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """What the audit entries' targets name (comment excerpts, article titles)."""
+    return await about_targets(reviewing.store, site, sorted({e["target"] for e in entries}))

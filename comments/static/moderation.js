@@ -519,7 +519,11 @@
         var act = el('td');
         act.appendChild(el('span', 'action ' + entry.action, entry.action));
         tr.appendChild(act);
-        tr.appendChild(el('td', 'target', entry.target));
+        var target = el('td', 'target', entry.target);
+        // docs/api.md: "about" names what the target is (excerpt, article title).
+        var about = entry.about;
+        if (about) target.appendChild(el('div', 'about muted', about.excerpt ? '“' + about.excerpt + '” · ' + (about.title || about.article) : (about.title || about.article)));
+        tr.appendChild(target);
         tr.appendChild(el('td', 'muted', describe(entry.detail)));
         body.appendChild(tr);
       });

@@ -166,3 +166,33 @@ async def author_record(
         "banned": active,
         "ban": ban.to_json() if active else None,
     }
+
+
+EXCERPT = 80
+
+
+async def about_targets(store: Store, site: str, targets: list[str]) -> dict[str, dict[str, Any]]:
+    """What audit targets name, for the log: a comment's excerpt and article, an
+    article's title and address (two queries per page of the log)."""
+    ids = [t.removeprefix("comment:") for t in targets if t.startswith("comment:")]
+    keys = [t.removeprefix("article:") for t in targets if t.startswith("article:")]
+    found: dict[str, dict[str, Any]] = {}
+    async with store._read() as conn:
+        if ids:
+            rows = await conn.execute(
+                sa.select(comments.c.id, comments.c.body, articles.c.key, articles.c.title)
+                .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                .where(comments.c.site == site, comments.c.id.in_(ids))
+            )
+            for r in rows:
+                body = r.body if len(r.body) <= EXCERPT else r.body[: EXCERPT - 1] + "…"
+                found[f"comment:{r.id}"] = {"excerpt": body, "article": r.key, "title": r.title}
+        if keys:
+            rows = await conn.execute(
+                sa.select(articles.c.key, articles.c.title, articles.c.url).where(
+                    articles.c.site == site, articles.c.key.in_(keys)
+                )
+            )
+            for r in rows:
+                found[f"article:{r.key}"] = {"article": r.key, "title": r.title, "url": r.url}
+    return found

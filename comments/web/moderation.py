@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from comments.live.pump import pump
 from comments.models import SITE_SLUG
+from comments.moderation.console import audit_about
 from comments.node import Node
 from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
@@ -214,6 +215,10 @@ async def get_audit(request: Request) -> JSONResponse:
     entries, nxt = await node_of(request).review.audit_log(
         site.slug, before=before, limit=min(limit, AUDIT_PAGE_MAX)
     )
+    # What each target names (comment excerpt, article title): the log without bare ids.
+    about = await audit_about(node_of(request).reviewing, site.slug, entries)
+    for entry in entries:
+        entry["about"] = about.get(entry["target"])
     return JSONResponse({"entries": entries, "next": nxt})
 
 

@@ -214,7 +214,13 @@ async def test_search_finds_a_published_comment_by_a_word_and_it_is_taken_down(
         assert await found(q="scandal", status="rejected") == [target["body"]]
         assert target["id"] not in await listed_ids(http)
         log = await http.get("/api/v1/moderation/sites/news/audit", headers=bearer(ana.token))
-        assert log.json()["entries"][0]["target"] == f"comment:{target['id']}"
+        entry = log.json()["entries"][0]
+        assert entry["target"] == f"comment:{target['id']}"
+        assert entry["about"] == {
+            "excerpt": target["body"],
+            "article": ARTICLE,
+            "title": None,
+        }
 
 
 async def test_search_pages_by_keyset_and_checks_access(serve: Serve) -> None:

@@ -63,6 +63,11 @@ async def test_context_author_search_takedown_and_unban(stack: Stack, open_page:
     await expect(found.locator(".status")).to_have_text("rejected")
     await expect(reader.locator("#comments .c-item")).to_have_count(0)
     await screenshot(console, "console-search-takedown")
+    # The audit log says which comment, not only its id.
+    await console.locator("#tab-audit").click()
+    await expect(console.locator("#audit .about").first).to_contain_text("harbour plan")
+    await screenshot(console, "console-audit-excerpts")
+    await console.locator("#tab-queue").click()
 
     # The ban list: a ban made elsewhere is lifted from here.
     author_id = await item.locator(".author-id").text_content()
