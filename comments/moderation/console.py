@@ -54,9 +54,13 @@ async def search_comments(
     *,
     limit: int,
     cursor: tuple[datetime, str] | None,
+    prefixes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A page of the site's comments matching ``query``, newest first."""
-    items, nxt = await search(reviewing.store, site, query, limit=limit, cursor=cursor)
+    """A page of the site's comments matching ``query``, newest first; ``prefixes``: the
+    article-id prefixes a scoped moderator may see (None: every article)."""
+    items, nxt = await search(
+        reviewing.store, site, query, limit=limit, cursor=cursor, prefixes=prefixes
+    )
     return {"items": [i.to_json() for i in items], "next": nxt}
 
 
