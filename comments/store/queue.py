@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,3 +135,47 @@ def _scope(prefixes: list[str] | None) -> Any:
     if not prefixes:
         return sa.false()
     return sa.or_(*(articles.c.key.startswith(p, autoescape=True) for p in prefixes))
+
+
+RERANK_BATCH = 1_000
+
+
+async def rerank(store: Store, site: str, risk_of: Callable[[dict[str, float]], float]) -> int:
+    """Store every scored comment's risk again with ``risk_of`` (the site's thresholds
+    changed); in batches by id, so a large site is not one long transaction. Returns how
+    many comments it read."""
+    after = ""
+    seen = 0
+    while True:
+        async with store._write() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(comments.c.id, comments.c.scores)
+                    .where(
+                        comments.c.site == site,
+                        comments.c.scores.is_not(None),
+                        comments.c.id > after,
+                    )
+                    .order_by(comments.c.id)
+                    .limit(RERANK_BATCH)
+                )
+            ).all()
+            if not rows:
+                return seen
+            updates = []
+            for r in rows:
+                try:
+                    scores = json.loads(r.scores)
+                except ValueError:
+                    continue
+                if isinstance(scores, dict):
+                    updates.append({"cid": r.id, "risk": risk_of(scores)})
+            if updates:
+                await conn.execute(
+                    sa.update(comments)
+                    .where(comments.c.id == sa.bindparam("cid"))
+                    .values(risk=sa.bindparam("risk")),
+                    updates,
+                )
+            seen += len(rows)
+            after = rows[-1].id

@@ -3,10 +3,14 @@ filter the queue and the search (the prefix is text, never a pattern)."""
 
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
+
 from comments.models import Status
 from comments.store import Store
-from comments.store.queue import queue_page
+from comments.store.queue import queue_page, rerank
 from comments.store.search import Search, search
+from comments.store.tables import comments
 from tests.conftest import OPEN_SITE
 
 
@@ -37,3 +41,20 @@ async def test_prefixes_scope_the_queue_and_the_search(store: Store) -> None:
         ("politics/vote", Status.HELD),
         ("politics/vote", Status.PUBLISHED),
     }
+
+
+async def test_rerank_stores_risks_for_new_thresholds(store: Store) -> None:
+    await store.create_site("news", dict(OPEN_SITE))
+    author, _ = await store.create_guest("news", "Ana")
+    comment, _ = await store.create_comment(
+        site="news", article="a", author=author, body="x", parent=None, status=Status.HELD
+    )
+    await store.set_scores(comment.id, {"toxicity": 0.4}, risk=0.5)
+    assert await rerank(store, "news", lambda s: s["toxicity"] / 0.2) == 1
+    page = await queue_page(store, "news", reports_before_review=3, limit=5)
+    assert [i.comment.id for i in page.items] == [comment.id]
+    async with store.engine.connect() as conn:
+        risk = (
+            await conn.execute(sa.select(comments.c.risk).where(comments.c.id == comment.id))
+        ).scalar_one()
+    assert risk == pytest.approx(2.0)
