@@ -20,6 +20,7 @@ from comments import bench, demo
 from comments.argtypes import port
 from comments.errors import ConfigurationError
 from comments.models import SITE_SLUG
+from comments.moderation.ranking import stored_risk
 from comments.scoring.classifier.factory import DETOXIFY_MODELS
 from comments.scoring.scorer import describe as describe_classifier
 from comments.settings import LOOPBACK_HOSTS, Settings, SettingsError
@@ -33,6 +34,7 @@ from comments.sites import (
     redacted,
 )
 from comments.store import Store, StoreUnavailable, create_store
+from comments.store.queue import rerank
 from comments.store.store import NotFound
 
 
@@ -145,6 +147,9 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
         if args.site_command == "set":
             stored[args.key] = parse_value(args.key, args.value)
             await store.save_site(slug, stored)
+            if args.key == "thresholds":  # the queue's order follows them
+                thresholds = merged(stored)["thresholds"]
+                await rerank(store, slug, lambda scores: stored_risk(scores, thresholds))
         shown: dict[str, Any] = {"site": slug, "settings": redacted(merged(stored))}
         if args.site_command == "show":
             # What scores this site's comments, and what it cannot see.

@@ -15,6 +15,7 @@ from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
 from comments.moderation import normalise, policy
+from comments.moderation.ranking import stored_risk
 from comments.observability.metrics import Metrics
 from comments.scoring.queue import Dispatcher
 from comments.scoring.scorer import Scorer
@@ -130,6 +131,7 @@ class Decider:
             only_unscored=rescoring,
             values={
                 "scores": json.dumps(scores or {}),
+                "risk": stored_risk(scores, site.settings["thresholds"]),
                 "reasons": json.dumps(reasons),
                 "unscored": unscored,
             },
@@ -203,7 +205,11 @@ class Decider:
         if self.dispatcher is None and self.scorer.usable:
             scores = await self.scorer.score(comment.body)
             if scores:
-                await self.store.set_scores(comment.id, scores)
+                site = await self.sites.get(comment.site)
+                thresholds = site.settings["thresholds"] if site is not None else {}
+                await self.store.set_scores(
+                    comment.id, scores, risk=stored_risk(scores, thresholds)
+                )
         item = await self.review.item(comment.id)
         if item is not None:
             self.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})

@@ -17,6 +17,7 @@ from comments.infra.ratelimit import RateLimiter
 from comments.live.hub import Hub
 from comments.models import Author, Comment, Status, utcnow
 from comments.moderation.decide import Decider
+from comments.moderation.ranking import stored_risk
 from comments.moderation.submit import check_content
 from comments.observability.metrics import Metrics
 from comments.sites import Site
@@ -120,6 +121,7 @@ class Editing:
             to,
             {
                 "scores": json.dumps(scores or {}),
+                "risk": stored_risk(scores, site.settings["thresholds"]),
                 "reasons": json.dumps(verdict.reasons),
                 "unscored": verdict.unscored and to is Status.HELD,
             },

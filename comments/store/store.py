@@ -461,13 +461,15 @@ class Store:
                 comment = _replace(comment, status=status)
             return comment, None
 
-    async def set_scores(self, comment_id: str, scores: dict[str, float]) -> None:
+    async def set_scores(
+        self, comment_id: str, scores: dict[str, float], *, risk: float | None = None
+    ) -> None:
         """Record a comment's scores without changing its state (shadowed comments)."""
         async with self._write() as conn:
             await conn.execute(
                 sa.update(comments)
                 .where(comments.c.id == comment_id)
-                .values(scores=json.dumps(scores))
+                .values(scores=json.dumps(scores), **({} if risk is None else {"risk": risk}))
             )
 
     async def _next_seq(self, conn: AsyncConnection, article_id: int) -> int:

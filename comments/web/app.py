@@ -28,6 +28,8 @@ from comments.web import (
     edits,
     live,
     metrics,
+    mod_console,
+    mod_search,
     mod_settings,
     moderation,
     openapi,
@@ -178,6 +180,9 @@ def create_app(
         *reports.routes,
         *moderation.routes,
         *mod_settings.routes,
+        *mod_console.routes,
+        *mod_search.routes,
+        *mod_console.last_routes,
         *live.routes,
         *assets.routes,
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
+from comments.web.openapi_console import QUEUE_PARAMETERS, console_paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -312,6 +313,7 @@ def document() -> dict[str, Any]:
             },
             **_thread_paths(),
             **_roles_paths(),
+            **console_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "post": {
@@ -396,11 +398,19 @@ def document() -> dict[str, Any]:
                 "parameters": [SITE],
                 "get": {
                     "security": BEARER,
+                    "parameters": QUEUE_PARAMETERS,
                     "responses": {
                         "200": _json(
                             {
                                 "type": "object",
-                                "properties": {"items": {"type": "array", "items": _ref("Item")}},
+                                "properties": {
+                                    "items": {"type": "array", "items": _ref("Item")},
+                                    "next": {"type": ["string", "null"]},
+                                    "counts": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                },
                             },
                             "Held and reported comments, riskiest first",
                         ),

@@ -96,7 +96,7 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    every = ("scoring", "fanout", "reading", "ingest", "importing")
+    every = ("scoring", "fanout", "reading", "ingest", "importing", "moderation")
     done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
