@@ -32,9 +32,14 @@ def add_parser(subparsers: Any, with_store: WithStore) -> None:
         description="Webhooks: signed POSTs (Standard Webhooks) of a site's events.",
     )
     sub = hook.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
-    add = sub.add_parser("add", help="add a webhook (prints its secret)")
-    add.add_argument("site")
-    add.add_argument("url")
+    add = sub.add_parser(
+        "add",
+        help="add a webhook (prints its secret)",
+        description="Add a webhook to SITE (or change the events of one already there) "
+        "and print it with its signing secret. Private and loopback addresses are refused "
+        "unless COMMENTS_WEBHOOK_ALLOW_PRIVATE=1.",
+    )
+    _site_url(add)
     add.add_argument(
         "--event",
         action="append",
@@ -42,21 +47,29 @@ def add_parser(subparsers: Any, with_store: WithStore) -> None:
         choices=EVENTS,
         help="an event to receive (repeatable; default: every event)",
     )
-    listing = sub.add_parser("list", help="list a site's webhooks")
-    listing.add_argument("site")
+    listing = sub.add_parser(
+        "list", help="list a site's webhooks", description="Print SITE's webhooks as JSON."
+    )
+    listing.add_argument("site", help="the site's slug")
     for name, text in (
         ("remove", "remove a webhook and its undelivered messages"),
         ("test", "send a signed webhook.test message now and show the answer"),
         ("rotate", "new secret; the old one keeps signing for --overlap-hours"),
         ("log", "the webhook's latest deliveries: status, attempts, last error"),
     ):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("site")
-        p.add_argument("url")
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _site_url(p)
         if name == "rotate":
-            p.add_argument("--overlap-hours", type=float, default=24.0)
+            p.add_argument(
+                "--overlap-hours",
+                type=float,
+                default=24.0,
+                help="how long the old secret signs too (default 24)",
+            )
         if name == "log":
-            p.add_argument("--limit", type=int, default=50)
+            p.add_argument(
+                "--limit", type=int, default=50, help="how many, newest first (default 50)"
+            )
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
         async def action(store: Store) -> int:
@@ -69,6 +82,11 @@ def add_parser(subparsers: Any, with_store: WithStore) -> None:
         return asyncio.run(with_store(settings, action))
 
     hook.set_defaults(func=run)
+
+
+def _site_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("site", help="the site's slug")
+    parser.add_argument("url", help="the webhook's http(s) URL")
 
 
 async def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:

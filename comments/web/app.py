@@ -33,6 +33,7 @@ from comments.web import (
     permalinks,
     public,
     reports,
+    webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
 
@@ -176,6 +177,7 @@ def create_app(
         *permalinks.routes,
         *reports.routes,
         *moderation.routes,
+        *webhooks.routes,
         *live.routes,
         *assets.routes,
     ]
