@@ -276,3 +276,26 @@ async def test_a_node_delivers_what_its_api_publishes(
     assert got.message["type"] == "comment.published"
     assert got.message["data"]["comment"]["body"] == "hello"
     assert got.verifies(hook.secret)
+
+
+async def test_an_edit_writes_comment_edited(store: Store) -> None:
+    from comments.store.edits import EditStore
+
+    await store.create_site("news", {})
+    author, _ = await store.create_guest("news", "Ana")
+    await WebhookStore(store).add("news", "https://hooks.example/in", [])
+    first = await publish(store, author, "a", "first")
+    edits = EditStore(store)
+    assert await edits.apply(first, "first, edited", Status.PUBLISHED, {}) is not None
+    latest = await store.get_comment(first.id)
+    assert latest is not None
+    assert await edits.apply(latest, "now held", Status.HELD, {}) is not None
+    found = [(r.event, r.order_key) for r in await rows(store)]
+    assert found == [
+        ("comment.published", "a"),
+        ("comment.edited", "a"),
+        ("comment.removed", "a"),
+        ("comment.held", "a"),
+    ]
+    edited = (await rows(store))[1]
+    assert '"first, edited"' in edited.payload
