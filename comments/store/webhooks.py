@@ -225,6 +225,15 @@ class WebhookStore:
         webhook and article (order per article), under a lease: another node skips them
         until it ends (a node that died mid-delivery leaves them to be taken again)."""
         now = utcnow()
+        # A read first: an idle node (the usual case) takes no write transaction.
+        async with self.store._read() as conn:
+            due_any = await conn.execute(
+                sa.select(outbox.c.id)
+                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+                .limit(1)
+            )
+            if due_any.first() is None:
+                return []
         earlier = outbox.alias("earlier")
         due = (
             sa.select(*_CLAIM)
