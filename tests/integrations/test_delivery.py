@@ -179,7 +179,9 @@ async def test_two_nodes_share_the_work_without_sending_twice(
         await publish(store, author, f"a{i % 6}", f"c{i}")
     other = create_store(database_url)
     try:
-        async with delivering(store), delivering(other):
+        # Leases longer than any delivery here: a second send would be a bug, not load.
+        shared = replace(FAST, lease_s=30.0)
+        async with delivering(store, shared), delivering(other, shared):
             await wait_until(lambda: len(receiver.accepted) >= 30, timeout=30)
     finally:
         await other.close()
