@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from comments.server.config import build_config
+from comments.settings import Settings
 from tests.conftest import free_port, wait_until
 
 
@@ -61,7 +63,10 @@ class Receiver:
 
     async def start(self) -> Receiver:
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        # The project's one config builder (tests/architecture), for a plain ASGI app.
+        config = build_config(
+            app, Settings(), port=self.port, log_level="warning", access_log=False
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         server = self._server
