@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from comments import bench, demo
 from comments.argtypes import port
 from comments.errors import ConfigurationError
+from comments.integrations import commands as webhook_commands
 from comments.models import SITE_SLUG
 from comments.moderation.ranking import stored_risk
 from comments.scoring.classifier.factory import DETOXIFY_MODELS
@@ -621,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_export)
 
     bench.add_parser(sub)
+    webhook_commands.add_parser(sub, _with_store)
     return parser
 
 

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from comments.infra.broker import Broker, create_broker
 from comments.infra.ratelimit import RateLimiter, create_limiter
+from comments.integrations.delivery import Deliverer, delivery_policy
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
@@ -36,6 +37,7 @@ from comments.store import Store, create_store
 from comments.store.edits import EditStore
 from comments.store.review import ReviewStore
 from comments.store.threads import ThreadStore
+from comments.store.webhooks import WebhookStore
 
 log = logging.getLogger("comments.node")
 
@@ -67,6 +69,8 @@ class Node:
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
     _recovery: asyncio.Task[None] | None = None
     _sweeper: asyncio.Task[None] | None = None
+    deliverer: Deliverer | None = None
+    _delivery: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, role: Role = "node") -> Node:
@@ -180,6 +184,8 @@ class Node:
         if self.settings.recover_interval_s > 0 and self.dispatcher is None:
             self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
         self._sweeper = asyncio.create_task(self._sweep_bans_forever(), name="ban-sweeper")
+        self.deliverer = Deliverer(WebhookStore(self.store), delivery_policy(self.settings))
+        self._delivery = asyncio.create_task(self.deliverer.run_forever(), name="webhooks")
 
     async def load_secret(self) -> None:
         """The network-key secret: COMMENTS_SECRET_KEY, else the one the first node
@@ -207,11 +213,13 @@ class Node:
         }
 
     async def stop(self) -> None:
-        for task in (self._recovery, self._sweeper):
+        for task in (self._recovery, self._sweeper, self._delivery):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.deliverer is not None:
+            await self.deliverer.close()
         await self.feed.close()
         await self.hub.stop()
         await self.scorer.close()

@@ -200,6 +200,12 @@ class Settings:
     # database, a stolen database cannot be matched against addresses. None: one is
     # generated and kept in the database, shared by every node.
     secret_key: str | None = field(default=None, repr=False)
+    # Webhooks (docs/operations.md): may they go to loopback/private addresses; the
+    # first retry's delay (doubling, with jitter, up to an hour); how long to retry.
+    webhook_allow_private: bool = False
+    webhook_backoff_s: float = 5.0
+    webhook_retry_s: float = 24 * 3600.0
+    webhook_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -245,6 +251,12 @@ class Settings:
             worker_timeout_s=_float(env, "COMMENTS_WORKER_TIMEOUT_S", d.worker_timeout_s),
             worker_claim_idle_s=_float(env, "COMMENTS_WORKER_CLAIM_IDLE_S", d.worker_claim_idle_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
+            webhook_allow_private=_bool(
+                env, "COMMENTS_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private
+            ),
+            webhook_backoff_s=_float(env, "COMMENTS_WEBHOOK_BACKOFF_S", d.webhook_backoff_s),
+            webhook_retry_s=_float(env, "COMMENTS_WEBHOOK_RETRY_S", d.webhook_retry_s),
+            webhook_timeout_s=_float(env, "COMMENTS_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
             own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
             sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),

@@ -499,6 +499,13 @@ class ReviewStore:
                 at=now,
                 networks=len(keys),
             )
+            await self.store.outbox.enqueue(
+                conn,
+                site,
+                "author.banned",
+                f"author:{row.id}",
+                {"site": site, "ban": new.to_json()},
+            )
         return old, new
 
     async def unban(self, site: str, author_id: str) -> tuple[bool, Ban | None]:
@@ -640,7 +647,25 @@ class ReviewStore:
             else:  # this reader reported it before: the count is unchanged
                 counted = sa.select(comments.c.reports).where(comments.c.id == comment_id)
             count = (await conn.execute(counted)).scalar_one()
+            if inserted.rowcount:
+                await self._report_created(conn, comment_id, reason, int(count))
         return int(count)
+
+    async def _report_created(self, conn: Any, comment_id: str, reason: str, count: int) -> None:
+        """The ``report.created`` webhook message (the reporter is not named)."""
+        row = (
+            await conn.execute(
+                sa.select(comments.c.site, articles.c.key)
+                .join(articles, articles.c.id == comments.c.article_id)
+                .where(comments.c.id == comment_id)
+            )
+        ).one()
+        data = {
+            "report": {"comment": comment_id, "site": row.site, "article": row.key},
+            "reason": reason,
+            "reports": count,
+        }
+        await self.store.outbox.enqueue(conn, row.site, "report.created", row.key, data)
 
     async def clear_reports(self, comment_id: str) -> bool:
         """Forget a published comment's reports; False when it had none (any more)."""

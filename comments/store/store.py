@@ -36,6 +36,7 @@ from comments.models import (
     removed_event,
     utcnow,
 )
+from comments.store.outbox import Outbox
 from comments.store.tables import articles, authors, comments, events, server_secrets, sites
 
 
@@ -148,6 +149,8 @@ class Store:
         # SQLite allows one writer; queueing writers here is cheaper than letting them
         # spin on SQLITE_BUSY. PostgreSQL serialises on the article row instead.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # Webhook messages, written in the changes' own transactions.
+        self.outbox = Outbox()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -452,6 +455,7 @@ class Store:
             )
             if status is Status.PUBLISHED:
                 published, ev = await self._publish(conn, art.id, comment)
+                await self._notify(conn, published)
                 return published, ev
             if status is Status.SHADOWED:
                 await self._set_status(conn, comment.id, status, art.last_seq)
@@ -459,7 +463,19 @@ class Store:
             if status is not Status.PENDING:
                 await self._set_status(conn, comment.id, status)
                 comment = _replace(comment, status=status)
+                await self._notify(conn, comment)
             return comment, None
+
+    async def _notify(self, conn: AsyncConnection, comment: Comment) -> None:
+        """The webhook message of a comment's new status (published, held, rejected)."""
+        if comment.status in (Status.PUBLISHED, Status.HELD, Status.REJECTED):
+            await self.outbox.enqueue(
+                conn,
+                comment.site,
+                f"comment.{comment.status}",
+                comment.article,
+                {"comment": comment.to_json()},
+            )
 
     async def set_scores(
         self, comment_id: str, scores: dict[str, float], *, risk: float | None = None
@@ -545,6 +561,13 @@ class Store:
             sa.update(comments).where(comments.c.id == comment.id).values(removed_seq=comment.seq)
         )
         seq = await self._next_seq(conn, article_id)
+        await self.outbox.enqueue(
+            conn,
+            comment.site,
+            "comment.removed",
+            comment.article,
+            {"comment": {"id": comment.id, "site": comment.site, "article": comment.article}},
+        )
         return await self._append_event(
             conn, article_id, seq, EventType.REMOVED, comment.id, removed_event(seq, comment.id)
         )
@@ -619,6 +642,7 @@ class Store:
             ).scalar_one()
             if to is Status.PUBLISHED:
                 published, ev = await self._publish(conn, art_id, current)
+                await self._notify(conn, published)
                 return Change(comment=published, event=ev, previous=current.status)
             ev_row: EventRow | None = None
             if to is Status.SHADOWED:  # its place for its author: after the latest event
@@ -636,6 +660,7 @@ class Store:
             if current.status is Status.PUBLISHED:
                 ev_row = await self.withdraw(conn, art_id, current)
             await self._set_status(conn, comment_id, to)
+            await self._notify(conn, _replace(current, status=to, seq=None))
             return Change(
                 comment=_replace(current, status=to, seq=None),
                 event=ev_row,

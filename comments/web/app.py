@@ -36,6 +36,7 @@ from comments.web import (
     permalinks,
     public,
     reports,
+    webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
 
@@ -182,6 +183,7 @@ def create_app(
         *mod_settings.routes,
         *mod_console.routes,
         *mod_search.routes,
+        *webhooks.routes,
         *mod_console.last_routes,
         *live.routes,
         *assets.routes,

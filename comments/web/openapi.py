@@ -257,6 +257,7 @@ def document() -> dict[str, Any]:
         },
         "paths": {
             **ASSETS,
+            **_webhook_paths(),
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -825,4 +826,83 @@ def _roles_paths() -> dict[str, Any]:
                 },
             },
         }
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    """A site's webhooks and delivery log, for its moderators (read only)."""
+    hook = {
+        "type": "object",
+        "required": ["id", "site", "url", "events"],
+        "properties": {
+            "id": {"type": "integer"},
+            "site": {"type": "string"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "rotating_until": {"type": ["string", "null"]},
+        },
+    }
+    delivery = {
+        "type": "object",
+        "required": ["id", "event", "status", "attempts"],
+        "properties": {
+            "id": {"type": "string"},
+            "event": {"type": "string"},
+            "order_key": {"type": "string"},
+            "status": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer"},
+            "last_status": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "string"},
+            "next_attempt_at": {"type": ["string", "null"]},
+            "done_at": {"type": ["string", "null"]},
+        },
+    }
+    hook_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+    }
+    return {
+        "/api/v1/moderation/sites/{site}/webhooks": {
+            "parameters": [SITE],
+            "get": {
+                "summary": "The site's webhooks (never their secrets)",
+                "security": BEARER,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"webhooks": {"type": "array", "items": hook}},
+                        },
+                        "The webhooks",
+                    ),
+                    **MOD_ERRORS,
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/v1/moderation/sites/{site}/webhooks/{id}/deliveries": {
+            "parameters": [SITE, hook_id],
+            "get": {
+                "summary": "A webhook's latest deliveries, newest first",
+                "security": BEARER,
+                "parameters": [limit],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "webhook": hook,
+                                "deliveries": {"type": "array", "items": delivery},
+                            },
+                        },
+                        "The delivery log",
+                    ),
+                    **MOD_ERRORS,
+                    **ERRORS,
+                },
+            },
+        },
     }
