@@ -38,6 +38,7 @@ SECTION_MODULES = (
     "comments.bench.reading",
     "comments.bench.ingest",
     "comments.bench.importing",
+    "comments.bench.gcpause",
 )
 
 

@@ -157,10 +157,12 @@ def create_app(
         svc = node or Node.build(settings)
         await svc.start()
         tuning: GcTuning | None = None
-        if freeze_gc and settings.gc_tuning:
+        if freeze_gc:
             # Garbage cycles among these are never freed; they are bounded by what
             # start-up made (and each interval's survivors: see gc_tuning).
-            tuning = GcTuning(freeze_interval_s=settings.gc_freeze_interval_s)
+            tuning = GcTuning(
+                enabled=settings.gc_tuning, freeze_interval_s=settings.gc_freeze_interval_s
+            )
             tuning.start()
         app.state.node = svc
         app.state.gc_tuning = tuning

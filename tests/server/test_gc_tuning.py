@@ -56,7 +56,11 @@ async def test_the_tuning_can_be_turned_off(settings: Settings, start_server) ->
         server = await start_server(settings.with_(gc_tuning=False), freeze_gc=True)
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == before
-        assert server.app.state.gc_tuning is None
+        # It still measures.
+        tuning = server.app.state.gc_tuning
+        assert not tuning.enabled and tuning.meter in gc.callbacks
+        await server.stop()
+        assert tuning.meter not in gc.callbacks
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
