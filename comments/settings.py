@@ -147,7 +147,7 @@ class Settings:
     # comments/server/gc_tuning.py: freeze start-up objects, refreeze every interval,
     # higher generation-0 threshold (`comments serve` only). 0 = the interpreter's GC.
     gc_tuning: bool = True
-    gc_freeze_interval_s: float = 10.0
+    gc_freeze_interval_s: float = 2.0
     # A socket whose send buffer stays over its high-water mark (the client is not
     # reading) this long is closed with 1013 and its buffer dropped; 0 = never (reading
     # from it still pauses meanwhile, so it cannot make the server write more).
