@@ -102,8 +102,13 @@ def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
     assert "no section left to run" in done.stderr
 
 
-@pytest.mark.parametrize(("feed", "e2e"), [("peer", "onnx"), ("api", "off")])
-def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: str) -> None:
+@pytest.mark.parametrize(
+    ("feed", "e2e", "scoring"),
+    [("peer", "onnx", "inline"), ("api", "off", "inline"), ("peer", "onnx", "workers")],
+)
+def test_quick_fanout_benchmark_prints_figures(
+    tmp_path: Path, feed: str, e2e: str, scoring: str
+) -> None:
     # Three servers (four with the end-to-end node, on the tiny model), a few hundred
     # sockets each, short phases: the plumbing, not the speed.
     done = bench(
@@ -114,7 +119,7 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: s
         "--json",
         "--fanout-feed",
         feed,
-        *("--fanout-e2e", e2e, "--model-size", "tiny"),
+        *("--fanout-e2e", e2e, "--model-size", "tiny", "--fanout-e2e-scoring", scoring),
         *("--fanout-sockets", "240,120", "--fanout-burst", "10", "--fanout-rate", "20"),
         *("--fanout-steady-seconds", "0.5", "--fanout-rounds", "1", "--fanout-redis", REDIS_URL),
     )
@@ -152,7 +157,13 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: s
     else:  # every comment POSTed to the end-to-end node was scored, shown, received
         assert report["e2e_classifier_in_path"] == 1
         assert report["e2e_lost"] == 0
-        assert is_positive(report["e2e_scoring_mean_ms"])
+        if scoring == "inline":  # a worker's scoring is not on the node's /metrics
+            assert is_positive(report["e2e_scoring_mean_ms"])
+        # The floor, measured in the same run: one lone score plus one bare broadcast.
+        for key in ("e2e_floor_scoring_ms", "e2e_floor_fanout_ms", "e2e_p99_over_floor"):
+            assert is_positive(report[key]), key
+        floor = report["e2e_floor_scoring_ms"] + report["e2e_floor_fanout_ms"]
+        assert report["e2e_floor_ms"] == pytest.approx(floor)
     if feed == "api":  # comments POSTed to the node: how fast it took them
         assert is_positive(report["fanout_ours_240_posts_per_s"])
     else:
