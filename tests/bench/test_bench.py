@@ -96,7 +96,7 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    every = ("scoring", "fanout", "reading", "ingest", "importing")
+    every = ("scoring", "fanout", "reading", "ingest", "importing", "gc")
     done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
@@ -226,3 +226,17 @@ def test_quick_ingest_benchmark_prints_figures(tmp_path: Path, database: str) ->
         "ingest_refusals_per_s",
     ):
         assert is_positive(report[key]), key
+
+
+def test_quick_gc_benchmark_reports_the_longest_pause(tmp_path: Path) -> None:
+    # A few hundred sockets churning for two seconds: the plumbing, not the pause.
+    done = bench(
+        tmp_path,
+        *("--quick", "--only", "gc", "--json", "--gc-sockets", "300", "--gc-seconds", "2"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["gc"] and report["failed"] == []
+    assert is_positive(report["gc_max_pause_ms"]) and report["gc_collections"] >= 1
+    assert report["gc_sockets"] == 300 and is_positive(report["gc_churn_per_s"])
+    assert "gc_max_pause_ms_10k" not in report  # only a run that held 10,000 sockets
