@@ -144,6 +144,10 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     ws_per_message_deflate: bool = False
+    # comments/server/gc_tuning.py: freeze start-up objects, refreeze every interval,
+    # higher generation-0 threshold (`comments serve` only). 0 = the interpreter's GC.
+    gc_tuning: bool = True
+    gc_freeze_interval_s: float = 2.0
     # A socket whose send buffer stays over its high-water mark (the client is not
     # reading) this long is closed with 1013 and its buffer dropped; 0 = never (reading
     # from it still pauses meanwhile, so it cannot make the server write more).
@@ -223,6 +227,10 @@ class Settings:
             ws_ping_interval=_float(env, "COMMENTS_WS_PING_INTERVAL", d.ws_ping_interval),
             ws_ping_timeout=_float(env, "COMMENTS_WS_PING_TIMEOUT", d.ws_ping_timeout),
             ws_per_message_deflate=_bool(env, "COMMENTS_WS_DEFLATE", d.ws_per_message_deflate),
+            gc_tuning=_bool(env, "COMMENTS_GC_TUNING", d.gc_tuning),
+            gc_freeze_interval_s=_float(
+                env, "COMMENTS_GC_FREEZE_INTERVAL_S", d.gc_freeze_interval_s
+            ),
             ws_stall_timeout_s=_float(env, "COMMENTS_WS_STALL_TIMEOUT_S", d.ws_stall_timeout_s),
             ws_frames_per_s=_float(env, "COMMENTS_WS_FRAMES_PER_S", d.ws_frames_per_s),
             trusted_proxies=env.get("COMMENTS_TRUSTED_PROXIES", d.trusted_proxies),

@@ -39,6 +39,7 @@ SECTION_MODULES = (
     "comments.bench.ingest",
     "comments.bench.importing",
     "comments.bench.moderation",
+    "comments.bench.gcpause",
 )
 
 

@@ -402,10 +402,17 @@ class Store:
         status: Status = Status.PENDING,
         network_key: str | None = None,
         reasons: Sequence[str] = (),
+        scores: dict[str, float] | None = None,
+        unscored: bool = False,
+        risk: float | None = None,
     ) -> tuple[Comment, EventRow | None]:
         """Store a new comment; when ``status`` is PUBLISHED its event is written with it.
         A SHADOWED comment takes the article's current seq as its place (see
         ``list_published``), and no event.
+
+        One write transaction whatever the status (a post decided before it is stored
+        costs one round of: the article, its seq, the comment, the event). ``scores``
+        and ``unscored`` are the decision's columns (see ``Decider.apply_scores``).
 
         Raises:
             NotFound: ``parent`` is not a published comment of the same article (nor
@@ -426,6 +433,11 @@ class Store:
                 ).first()
                 if found is None:
                     raise NotFound(parent)
+            seq: int | None = None
+            if status is Status.PUBLISHED:
+                seq = await self._next_seq(conn, art.id)
+            elif status is Status.SHADOWED:
+                seq = art.last_seq
             comment = Comment(
                 id=new_id(),
                 site=site,
@@ -433,38 +445,44 @@ class Store:
                 parent=parent,
                 author=author,
                 body=body,
-                status=Status.PENDING,
-                seq=None,
+                status=status,
+                seq=seq,
                 created_at=now,
             )
-            await conn.execute(
-                sa.insert(comments).values(
-                    id=comment.id,
-                    site=site,
-                    article_id=art.id,
-                    parent_id=parent,
-                    author_id=author.id,
-                    author_name=author.name,
-                    body=body,
-                    status=Status.PENDING,
-                    created_at=now,
-                    updated_at=now,
-                    network_key=network_key,
-                    reasons=json.dumps(list(reasons)) if reasons else None,
-                )
-            )
+            values: dict[str, Any] = {
+                "id": comment.id,
+                "site": site,
+                "article_id": art.id,
+                "parent_id": parent,
+                "author_id": author.id,
+                "author_name": author.name,
+                "body": body,
+                "status": status,
+                "seq": seq,
+                "created_at": now,
+                "updated_at": now,
+                "network_key": network_key,
+                "reasons": json.dumps(list(reasons)) if reasons else None,
+                "unscored": unscored,
+            }
+            if scores is not None:
+                values["scores"] = json.dumps(scores)
+            if risk is not None:
+                values["risk"] = risk
+            await conn.execute(sa.insert(comments).values(**values))
+            ev: EventRow | None = None
             if status is Status.PUBLISHED:
-                published, ev = await self._publish(conn, art.id, comment)
-                await self._notify(conn, published)
-                return published, ev
-            if status is Status.SHADOWED:
-                await self._set_status(conn, comment.id, status, art.last_seq)
-                return _replace(comment, status=status, seq=art.last_seq), None
-            if status is not Status.PENDING:
-                await self._set_status(conn, comment.id, status)
-                comment = _replace(comment, status=status)
-                await self._notify(conn, comment)
-            return comment, None
+                assert seq is not None
+                ev = await self._append_event(
+                    conn,
+                    art.id,
+                    seq,
+                    EventType.PUBLISHED,
+                    comment.id,
+                    published_event(seq, comment),
+                )
+            await self._notify(conn, comment)
+            return comment, ev
 
     async def _notify(self, conn: AsyncConnection, comment: Comment) -> None:
         """The webhook message of a comment's new status (published, held, rejected)."""
