@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from comments.infra.broker import Broker, create_broker
 from comments.infra.ratelimit import RateLimiter, create_limiter
+from comments.infra.read_cache import ReadCache
 from comments.integrations.delivery import Deliverer, delivery_policy
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
@@ -67,6 +68,8 @@ class Node:
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
+    # Anonymous reads' encoded answers (comments.web.cached_reads); budget from settings.
+    read_cache: ReadCache = field(default_factory=lambda: ReadCache(0))
     _recovery: asyncio.Task[None] | None = None
     _sweeper: asyncio.Task[None] | None = None
     deliverer: Deliverer | None = None
@@ -123,6 +126,7 @@ class Node:
         )
         return cls(
             settings=settings,
+            read_cache=ReadCache(settings.read_cache_bytes),
             store=store,
             broker=broker,
             hub=hub,

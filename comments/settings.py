@@ -167,6 +167,11 @@ class Settings:
     # event whose broker message was lost (e.g. published while Redis was away).
     resync_interval_s: float = 5.0
     site_cache_s: float = 2.0
+    # Cached anonymous reads (thread first pages, counts): byte budget (0: off), and the
+    # Cache-Control max-age / stale-while-revalidate offered to browsers and CDNs.
+    read_cache_bytes: int = 32 * 1024 * 1024
+    read_cache_max_age_s: int = 2
+    read_cache_swr_s: int = 10
     classifier: str = "auto"
     detoxify_checkpoint: str | None = None
     detoxify_config_dir: str | None = None
@@ -238,6 +243,9 @@ class Settings:
             gap_wait_s=_float(env, "COMMENTS_GAP_WAIT_S", d.gap_wait_s),
             resync_interval_s=_float(env, "COMMENTS_RESYNC_INTERVAL_S", d.resync_interval_s),
             site_cache_s=_float(env, "COMMENTS_SITE_CACHE_S", d.site_cache_s),
+            read_cache_bytes=_int(env, "COMMENTS_READ_CACHE_BYTES", d.read_cache_bytes),
+            read_cache_max_age_s=_int(env, "COMMENTS_READ_CACHE_MAX_AGE_S", d.read_cache_max_age_s),
+            read_cache_swr_s=_int(env, "COMMENTS_READ_CACHE_SWR_S", d.read_cache_swr_s),
             classifier=env.get("COMMENTS_CLASSIFIER") or d.classifier,
             detoxify_checkpoint=env.get("COMMENTS_DETOXIFY_CHECKPOINT") or None,
             detoxify_config_dir=env.get("COMMENTS_DETOXIFY_CONFIG_DIR") or None,

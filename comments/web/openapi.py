@@ -165,6 +165,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# Cached anonymous reads (comments/web/cached_reads.py) answer If-None-Match.
+NOT_MODIFIED = {"description": "Not modified since the ETag sent (anonymous reads)"}
+
+
 def _asset(summary: str, media_type: str, *, etag: bool = True) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "The file", "content": {media_type: {}}}}
     if etag:
@@ -217,6 +221,7 @@ def document() -> dict[str, Any]:
                     },
                     "A page of comments",
                 ),
+                "304": NOT_MODIFIED,
                 **ERRORS,
             },
         },
@@ -362,6 +367,7 @@ def document() -> dict[str, Any]:
                             },
                             "Published comments per article",
                         ),
+                        "304": NOT_MODIFIED,
                         **ERRORS,
                     },
                 },
