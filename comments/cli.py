@@ -34,6 +34,7 @@ from comments.sites import (
 )
 from comments.store import Store, StoreUnavailable, create_store
 from comments.store.store import NotFound
+from comments.transfer import people
 
 
 class CliError(Exception):
@@ -616,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_export)
 
     bench.add_parser(sub)
+    people.add_parser(sub)
     return parser
 
 
