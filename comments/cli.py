@@ -37,6 +37,7 @@ from comments.sites import (
 from comments.store import Store, StoreUnavailable, create_store
 from comments.store.queue import rerank
 from comments.store.store import NotFound
+from comments.transfer import people
 
 
 class CliError(Exception):
@@ -623,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench.add_parser(sub)
     webhook_commands.add_parser(sub, _with_store)
+    people.add_parser(sub)
     return parser
 
 

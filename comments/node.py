@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from redis.exceptions import RedisError
@@ -36,6 +36,7 @@ from comments.settings import Settings
 from comments.sites import SiteCache
 from comments.store import Store, create_store
 from comments.store.edits import EditStore
+from comments.store.retention import purge_personal_data
 from comments.store.review import ReviewStore
 from comments.store.threads import ThreadStore
 from comments.store.webhooks import WebhookStore
@@ -258,6 +259,11 @@ class Node:
                     log.info("%d ban(s) ended; their network keys are deleted", ended)
             except Exception:
                 log.exception("ending expired bans failed; retrying")
+            try:  # GDPR retention: reporters' identities and network keys expire
+                days = timedelta(days=self.settings.personal_data_retention_days)
+                await purge_personal_data(self.store, datetime.now(UTC) - days)
+            except Exception:
+                log.exception("purging expired personal data failed; retrying")
             await asyncio.sleep(BAN_SWEEP_S)
 
 

@@ -205,6 +205,8 @@ class Settings:
     own_origins: tuple[str, ...] = ()
     # Refuse SSO tokens whose exp is further ahead than this (0: no maximum).
     sso_max_ttl_s: int = SSO_MAX_TTL_S
+    # Reports' reader identities and network keys are forgotten after this (GDPR).
+    personal_data_retention_days: int = 30
     # The key of the network keys (HMAC-SHA256 of a reader's network): kept out of the
     # database, a stolen database cannot be matched against addresses. None: one is
     # generated and kept in the database, shared by every node.
@@ -276,6 +278,12 @@ class Settings:
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
             own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
             sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),
+            personal_data_retention_days=_int(
+                env,
+                "COMMENTS_PERSONAL_DATA_RETENTION_DAYS",
+                d.personal_data_retention_days,
+                minimum=1,
+            ),
             secret_key=_secret(env, "COMMENTS_SECRET_KEY"),
         )
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):

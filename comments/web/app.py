@@ -26,6 +26,7 @@ from comments.store import StoreUnavailable
 from comments.web import (
     assets,
     edits,
+    feeds,
     live,
     metrics,
     mod_console,
@@ -185,6 +186,7 @@ def create_app(
         *public.routes,
         *edits.routes,
         *permalinks.routes,
+        *feeds.routes,
         *reports.routes,
         *moderation.routes,
         *mod_settings.routes,

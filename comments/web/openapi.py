@@ -194,6 +194,26 @@ ASSETS: dict[str, Any] = {
 }
 
 
+def _feed(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Atom feed (comments/web/feeds.py): 200 with an ETag, 304 on If-None-Match."""
+    return {
+        "parameters": parameters,
+        "get": {
+            "summary": summary,
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "Atom 1.0: the latest 50 published comments",
+                    "content": {"application/atom+xml": {}},
+                },
+                "304": {"description": "Not modified since the ETag sent"},
+                "404": _error("Unknown site"),
+                "422": _error("Invalid article id"),
+            },
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     comments_path = {
         "parameters": [SITE, ARTICLE],
@@ -263,6 +283,10 @@ def document() -> dict[str, Any]:
         "paths": {
             **ASSETS,
             **_webhook_paths(),
+            "/feeds/sites/{site}.atom": _feed("A site's latest comments, as Atom", [SITE]),
+            "/feeds/sites/{site}/articles/{article}.atom": _feed(
+                "An article's latest comments, as Atom", [SITE, ARTICLE]
+            ),
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
