@@ -3,6 +3,7 @@ moderator notes on authors (each note is an audit entry: who wrote what, when)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from comments.errors import Code, Refused
 from comments.moderation.review import Reviewing
 from comments.store.authors import NOTE_ACTION, about_targets, author_record, context
 from comments.store.review import Moderator
+from comments.store.roles import author_in_scopes
 from comments.store.search import Search, search
 
 NOTE_MAX = 2000
@@ -29,10 +31,16 @@ async def comment_context(
     }
 
 
-async def author_view(reviewing: Reviewing, site: str, author_id: str) -> dict[str, Any]:
-    record = await author_record(reviewing.store, site, author_id)
+async def author_view(
+    reviewing: Reviewing, site: str, author_id: str, scopes: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Raises: Refused ``not_found``; ``forbidden`` for a scoped moderator when the
+    author has no comment in their sections (what they see covers those only)."""
+    record = await author_record(reviewing.store, site, author_id, scopes=scopes)
     if record is None:
         raise Refused(Code.NOT_FOUND, "no such author on this site")
+    if scopes and not await author_in_scopes(reviewing.store, site, author_id, scopes):
+        raise Refused(Code.FORBIDDEN, "this author has no comments in your sections")
     return record
 
 
@@ -40,11 +48,12 @@ async def add_note(
     reviewing: Reviewing, moderator: Moderator, site: str, author_id: str, body: str
 ) -> dict[str, Any]:
     """Keep a note on an author; returns the author's record with it."""
-    await author_view(reviewing, site, author_id)  # 404 before writing anything
+    # 404 (or 403 out of their sections) before writing anything
+    await author_view(reviewing, site, author_id, moderator.scopes)
     await reviewing.review.audit(
         site, moderator.name, NOTE_ACTION, f"author:{author_id}", {"body": body}
     )
-    return await author_view(reviewing, site, author_id)
+    return await author_view(reviewing, site, author_id, moderator.scopes)
 
 
 async def search_comments(

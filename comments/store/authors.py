@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from comments.models import Status, format_time
 from comments.store.review import _BAN_COLUMNS, ReviewItem, _aware, _ban_of, _item, _item_query
 from comments.store.review_tables import audit
+from comments.store.roles import scope_clause
 from comments.store.store import Store
 from comments.store.tables import articles, authors, comments
 
@@ -80,9 +82,20 @@ async def context(store: Store, item: ReviewItem, *, before: int = CONTEXT_BEFOR
 
 
 async def author_record(
-    store: Store, site: str, author_id: str, *, last: int = AUTHOR_LAST
+    store: Store,
+    site: str,
+    author_id: str,
+    *,
+    last: int = AUTHOR_LAST,
+    scopes: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The author as the console's panel shows it; None when the site has no such author."""
+    """The author as the console's panel shows it; None when the site has no such author.
+    ``scopes``: a scoped moderator's sections, so counts and comments cover those only."""
+    in_scope = (
+        comments.c.article_id.in_(sa.select(articles.c.id).where(scope_clause(scopes)))
+        if scopes
+        else sa.true()
+    )
     target = f"author:{author_id}"
     async with store._read() as conn:
         row = (
@@ -103,7 +116,7 @@ async def author_record(
                     ),
                     sa.func.count().filter(comments.c.status == str(Status.REJECTED)),
                     sa.func.count().filter(comments.c.reports > 0),
-                ).where(comments.c.author_id == author_id, comments.c.site == site)
+                ).where(comments.c.author_id == author_id, comments.c.site == site, in_scope)
             )
         ).one()
         recent = [
@@ -114,6 +127,7 @@ async def author_record(
                     comments.c.author_id == author_id,
                     comments.c.site == site,
                     comments.c.status != str(Status.PENDING),
+                    in_scope,
                 )
                 .order_by(comments.c.created_at.desc(), comments.c.id.desc())
                 .limit(last)

@@ -23,7 +23,7 @@ async def get_author(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     record = await author_view(
-        node_of(request).reviewing, site.slug, request.path_params["author_id"]
+        node_of(request).reviewing, site.slug, request.path_params["author_id"], moderator.scopes
     )
     return JSONResponse({"author": record})
 

@@ -73,7 +73,13 @@ async def get_comments(request: Request) -> JSONResponse:
         if cursor is None:
             raise ApiError(422, "invalid_parameter", "cursor is not one this server gave")
     found = await search_comments(
-        node_of(request).reviewing, site.slug, query, limit=limit, cursor=cursor
+        node_of(request).reviewing,
+        site.slug,
+        query,
+        limit=limit,
+        cursor=cursor,
+        # A scoped moderator finds comments of their sections only.
+        prefixes=list(moderator.scopes) or None,
     )
     return JSONResponse(found)
 

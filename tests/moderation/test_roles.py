@@ -117,6 +117,26 @@ async def test_a_scoped_moderator_sees_and_acts_only_on_its_sections(
             await http.get("/api/v1/moderation/sites/news/audit", headers=bearer(chief.token))
         ).json()["entries"]
         assert len(everything) == 3
+        # Search, context and the author panel keep to sam's sections too.
+        found = (
+            await http.get("/api/v1/moderation/sites/news/comments", headers=bearer(sam.token))
+        ).json()["items"]
+        assert [i["id"] for i in found] == [sport["id"]]
+        every = (
+            await http.get("/api/v1/moderation/sites/news/comments", headers=bearer(chief.token))
+        ).json()["items"]
+        assert {i["id"] for i in every} == {sport["id"], politics["id"]}
+        r = await http.get(
+            f"/api/v1/moderation/comments/{politics['id']}/context", headers=bearer(sam.token)
+        )
+        assert r.status_code == 403, r.text
+        author = f"/api/v1/moderation/sites/news/authors/{politics_guest.author_id}"
+        for r in (
+            await http.get(author, headers=bearer(sam.token)),
+            await http.post(author + "/notes", json={"body": "x"}, headers=bearer(sam.token)),
+        ):
+            assert r.status_code == 403, r.text
+        assert (await http.get(author, headers=bearer(chief.token))).status_code == 200
         await feed.ws.close()
 
 
