@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import weakref
 
-from comments.server.gc_tuning import THRESHOLDS, PauseMeter
+from comments.server.gc_tuning import THRESHOLDS, PauseMeter, Refreezer
 from comments.settings import Settings
 from tests.conftest import add_site
 
@@ -75,3 +76,35 @@ def test_the_pause_meter_records_the_longest_collection() -> None:
         meter.remove()
     assert meter.collections >= 1 and meter.longest > 0
     assert meter not in gc.callbacks
+
+
+class _Node:
+    """A stand-in for a closed socket's objects: a reference cycle."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_cycles_frozen_while_alive_are_freed_by_a_later_full_collection() -> None:
+    # Frozen objects are never collected: without the full collections, a closed
+    # socket's cycle frozen while it was open would stay in memory for good.
+    gc.collect()
+    gc.freeze()
+    try:
+        refreezer = Refreezer(growth=2.0, slack=1_000)
+        closed = [_Node() for _ in range(500)]
+        watch = [weakref.ref(n) for n in closed]
+        refreezer()  # frozen while "open"
+        del closed  # "closed": only their own cycles hold them now
+        for _ in range(20):
+            gc.collect()
+        assert all(w() is not None for w in watch), "frozen cycles are out of gc's reach"
+        # More objects frozen since: past the allowance, a full collection frees them.
+        for _ in range(5):
+            _churn = [_Node() for _ in range(1_000)]
+            refreezer()
+            del _churn
+        assert refreezer.full_collections >= 1
+        assert all(w() is None for w in watch)
+    finally:
+        gc.unfreeze()
