@@ -29,10 +29,12 @@ def known_names() -> set[str]:
     )
     entrypoint = set(NAME.findall((DEPLOY / "entrypoint.sh").read_text()))
     assert "COMMENTS_DATABASE_URL" in settings and "COMMENTS_MIGRATE" in entrypoint
+    # What the test script reads as ${NAME:-default} (the torch index it installs from).
+    script = set(re.findall(r"\$\{(COMMENTS_[A-Z0-9_]+)", (ROOT / "scripts/test").read_text()))
     tests = set(
         re.findall(r'"(COMMENTS_TEST_[A-Z0-9_]+)"', (ROOT / "tests/conftest.py").read_text())
     )
-    return settings | entrypoint | tests
+    return settings | entrypoint | script | tests
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))

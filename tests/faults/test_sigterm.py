@@ -2,8 +2,9 @@
 
 Three `comments serve` nodes on PostgreSQL and Redis. The doomed node's classifier waits
 for a batch to fill (COMMENTS_CLASSIFIER_BATCH_WAIT_MS, a real setting) so that 40 posts
-are provably in flight, stored as pending and waiting for their scores, when SIGTERM
-arrives. Every one of them must get its complete answer; posts sent after the signal are
+are provably in flight, their guest authors stored and their comments waiting for their
+scores (a post is stored with its decision, in one transaction), when SIGTERM arrives.
+Every one of them must get its complete answer; posts sent after the signal are
 answered or refused, never half-done; every socket is closed with 1012 and its reader,
 moving to another node with ``since``, misses nothing.
 """
@@ -27,7 +28,7 @@ StartNode = Callable[[dict[str, str]], Node]
 ARTICLE = "2025/07/lavrov-kim"
 IN_FLIGHT = 40
 # One batch takes all the posts in flight and waits this long to fill: long enough to see
-# them all pending, well within the 10 s uvicorn gives in-flight requests on SIGTERM.
+# them all in flight, well within the 10 s uvicorn gives in-flight requests on SIGTERM.
 BATCH_WAIT_MS = 6000
 LATE_ATTEMPTS_MAX = 200
 
@@ -116,15 +117,16 @@ async def test_sigterm_answers_posts_in_flight_and_moves_sockets_with_1012(
             for i in range(IN_FLIGHT)
         ]
 
-        async def all_pending() -> bool:
+        async def all_in_flight() -> bool:
             failed = [t for t in in_flight if t.done()]
             assert not failed, f"a post finished before the signal: {failed[0].result()}"
+            # Each post made its guest before it went to be scored.
             rows = await query(
-                postgres_url, "SELECT count(*) FROM comments WHERE status = 'pending'"
+                postgres_url, "SELECT count(*) FROM authors WHERE name ~ '^F[0-9]+$'"
             )
             return int(rows[0][0]) == IN_FLIGHT
 
-        await wait_until(all_pending, timeout=BATCH_WAIT_MS / 1000 - 1, interval=0.1)
+        await wait_until(all_in_flight, timeout=BATCH_WAIT_MS / 1000 - 1, interval=0.1)
         doomed.proc.send_signal(signal.SIGTERM)
         late = Late()
         await asyncio.wait_for(late.run(doomed), 60)
