@@ -20,7 +20,10 @@ FILES = sorted(
 )
 # Names the contract fixes for a later version and the server does not read yet: the API
 # reference lists them as not yet served.
-NOT_YET_READ: dict[Path, set[str]] = {}
+NOT_YET_READ: dict[Path, set[str]] = {
+    # Reply e-mails: the parts are built, the server does not send yet.
+    ROOT / "docs/api.md": {"COMMENTS_SMTP_URL"},
+}
 
 
 def known_names() -> set[str]:
