@@ -77,7 +77,9 @@ def unsubscribe_token(secret: bytes, site: str, author_id: str) -> str:
 def read_unsubscribe_token(secret: bytes, token: str) -> tuple[str, str] | None:
     """The (site, author) a genuine token names; None for anything else."""
     text, _, signature = token.rpartition(".")
-    if not text or not hmac.compare_digest(signature, _sign(secret, "unsubscribe:" + text)):
+    if not token.isascii() or not text:
+        return None
+    if not hmac.compare_digest(signature, _sign(secret, "unsubscribe:" + text)):
         return None
     site, _, author = text.partition(".")
     return unquote(site), unquote(author)
@@ -93,7 +95,9 @@ def confirm_token(secret: bytes, site: str, author_id: str, email: str, expires:
 def read_confirm_token(secret: bytes, token: str, now: float) -> tuple[str, str, str] | None:
     """(site, author, email) of a genuine, unexpired token; None for anything else."""
     plain, _, signature = token.rpartition(".")
-    if not plain or not hmac.compare_digest(signature, _sign(secret, "confirm:" + plain)):
+    if not token.isascii() or not plain:
+        return None
+    if not hmac.compare_digest(signature, _sign(secret, "confirm:" + plain)):
         return None
     try:
         site, author, email, expires = json.loads(base64.urlsafe_b64decode(plain + "=="))

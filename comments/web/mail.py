@@ -129,8 +129,8 @@ async def subscribe(request: Request) -> JSONResponse:
 
 def _token(request: Request) -> str:
     token = request.query_params.get("token", "")
-    if not token or len(token) > 2000:
-        raise ApiError(400, "invalid_token", "this link is not valid (token missing)")
+    if not token or len(token) > 2000 or not token.isascii():
+        raise ApiError(400, "invalid_link", "this link is not valid (token missing)")
     return token
 
 
@@ -148,7 +148,7 @@ async def confirm(request: Request) -> Response:
     sender = mail_of(request)
     found = read_confirm_token(sender.secret, _token(request), time.time())
     if found is None:
-        raise ApiError(400, "invalid_token", "this confirmation link is not valid or expired")
+        raise ApiError(400, "invalid_link", "this confirmation link is not valid or expired")
     site, author_id, email = found
     await MailStore(node_of(request).store).subscribe(site, author_id, email)
     return page("Subscribed", "<p>You will get an e-mail when someone replies to you.</p>")
@@ -163,7 +163,7 @@ async def unsubscribe(request: Request) -> Response:
     token = _token(request)
     found = read_unsubscribe_token(sender.secret, token)
     if found is None:
-        raise ApiError(400, "invalid_token", "this unsubscribe link is not valid")
+        raise ApiError(400, "invalid_link", "this unsubscribe link is not valid")
     if request.method == "GET":
         action = html.escape(f"?token={quote(token, safe='')}")
         return page(

@@ -29,7 +29,7 @@ def _page(description: str) -> dict[str, Any]:
 
 
 OFF = _error("Unknown site, or mail_off: the server sends no e-mails")
-BAD_TOKEN = _error("invalid_token: a link that is not genuine (or expired)")
+BAD_TOKEN = _error("invalid_link: a link that is not genuine (or expired)")
 
 
 def mail_paths() -> dict[str, Any]:
