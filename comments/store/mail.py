@@ -40,6 +40,16 @@ async def enqueue_reply(conn: AsyncConnection, reply: Comment, digest_s: float) 
     ).scalar_one_or_none()
     if recipient is None or recipient == reply.author.id:
         return False
+    # Published again (held by an edit, then approved): it was mailed, or is queued, once.
+    again = await conn.execute(
+        sa.select(mail_queue.c.id).where(
+            mail_queue.c.site == reply.site,
+            mail_queue.c.author_id == recipient,
+            mail_queue.c.comment_id == reply.id,
+        )
+    )
+    if again.first() is not None:
+        return False
     now = utcnow()
     await conn.execute(
         sa.insert(mail_queue).values(

@@ -5,8 +5,10 @@ one digest, a refusing server gets the mail later, the hourly limit holds."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +21,10 @@ from comments.store import Store
 from comments.store.mail import MailStore
 from comments.store.mail_tables import mail_queue
 from tests.conftest import wait_until
-from tests.integrations.test_mail import Inbox, serve
+from tests.integrations.test_mail import Inbox, certificate, serve
 
 SECRET = b"s" * 32
+__all__ = ["certificate"]  # the fixture, shared with test_mail
 
 
 @pytest.fixture
@@ -134,6 +137,10 @@ async def test_no_mail_for_held_shadowed_or_own_replies_until_approved(
     await wait_until(mails.run_once, timeout=10)
     (got,) = box.messages
     assert "held one" in text(got) and "own follow-up" not in text(got)
+    # Held again and approved again (an edit's review): not a second mail.
+    await store.transition(held.id, Status.HELD, allowed_from=[Status.PUBLISHED])
+    await store.transition(held.id, Status.PUBLISHED, allowed_from=[Status.HELD])
+    assert len(await queue(store)) == 1
 
 
 async def test_a_reply_withdrawn_or_a_reader_gone_before_sending_sends_nothing(
@@ -193,3 +200,64 @@ async def test_at_most_per_hour_mails_to_one_reader(
     wait = later.next_attempt_at.replace(tzinfo=later.next_attempt_at.tzinfo or UTC)
     assert (wait - datetime.now(UTC)).total_seconds() > 3000  # next hour
     assert len(box.messages) == 1
+
+
+async def test_the_address_is_in_the_authors_data_export(
+    store: Store, world: tuple[Author, Author, Comment]
+) -> None:
+    from comments.store.personal import export_author
+
+    ana, _, _ = world
+    exported = await export_author(store, "news", ana.id)
+    assert exported is not None
+    assert [r["email"] for r in exported["mail_subscriptions"]] == ["ana@example.org"]
+
+
+def test_mail_settings_are_checked_once_at_start() -> None:
+    from comments.settings import Settings, SettingsError
+
+    env = {
+        "COMMENTS_SMTP_URL": "smtp://mail.example?starttls=1",
+        "COMMENTS_MAIL_FROM": "c@x.example",
+    }
+    built = Settings.from_env(env)
+    assert (built.smtp_url, built.mail_digest_s, built.mail_per_hour) == (
+        env["COMMENTS_SMTP_URL"],
+        600.0,
+        10,
+    )
+    assert "mail.example" not in repr(built)  # may hold a password
+    assert Settings.from_env({}).smtp_url is None
+    for bad in (
+        {**env, "COMMENTS_SMTP_URL": "http://mail.example"},
+        {"COMMENTS_SMTP_URL": "smtp://mail.example"},  # no From address
+        {**env, "COMMENTS_MAIL_PER_HOUR": "0"},
+    ):
+        with pytest.raises(SettingsError):
+            Settings.from_env(bad)
+
+
+async def test_sent_over_starttls(
+    store: Store, world: tuple[Author, Author, Comment], certificate: tuple[Path, Path]
+) -> None:
+    _, bo, parent = world
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    box = Inbox()
+    await post(store, bo, "over tls", parent.id)
+    for port in serve(box, tls_context=server_tls, require_starttls=True):
+        policy = MailPolicy(
+            SmtpConfig.parse(f"smtp://127.0.0.1:{port}?starttls=1"),
+            "c@n.example",
+            "https://c.example",
+        )
+        mails = MailSender(
+            MailStore(store),
+            policy,
+            SECRET,
+            tls_context=ssl.create_default_context(cafile=str(cert)),
+        )
+        await wait_until(mails.run_once, timeout=10)
+    (got,) = box.messages
+    assert "over tls" in text(got)
