@@ -5,6 +5,7 @@ one digest, a refusing server gets the mail later, the hourly limit holds."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -261,3 +262,15 @@ async def test_sent_over_starttls(
         await wait_until(mails.run_once, timeout=10)
     (got,) = box.messages
     assert "over tls" in text(got)
+
+
+async def test_two_nodes_sending_at_once_send_one_mail(
+    store: Store, world: tuple[Author, Author, Comment], inbox: tuple[Inbox, int]
+) -> None:
+    _, bo, parent = world
+    box, port = inbox
+    await post(store, bo, "raced", parent.id)
+    first, second = sender(store, port), sender(store, port)
+    sent = await asyncio.gather(first.run_once(), second.run_once())
+    assert sorted(sent) == [0, 1] and len(box.messages) == 1
+    assert await first.run_once() == 0 and await second.run_once() == 0
