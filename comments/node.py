@@ -21,6 +21,7 @@ from comments.infra.broker import Broker, create_broker
 from comments.infra.ratelimit import RateLimiter, create_limiter
 from comments.infra.read_cache import ReadCache
 from comments.integrations.delivery import Deliverer, delivery_policy
+from comments.integrations.mail_sender import MailPolicy, MailSender, mail_policy
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
@@ -36,6 +37,7 @@ from comments.settings import Settings
 from comments.sites import SiteCache
 from comments.store import Store, create_store
 from comments.store.edits import EditStore
+from comments.store.mail import MailStore
 from comments.store.retention import purge_personal_data
 from comments.store.review import ReviewStore
 from comments.store.threads import ThreadStore
@@ -75,6 +77,9 @@ class Node:
     _sweeper: asyncio.Task[None] | None = None
     deliverer: Deliverer | None = None
     _delivery: asyncio.Task[None] | None = None
+    # Reply e-mails (None: COMMENTS_SMTP_URL unset, the feature is off).
+    mail: MailSender | None = None
+    _mailing: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, role: Role = "node") -> Node:
@@ -191,6 +196,16 @@ class Node:
         self._sweeper = asyncio.create_task(self._sweep_bans_forever(), name="ban-sweeper")
         self.deliverer = Deliverer(WebhookStore(self.store), delivery_policy(self.settings))
         self._delivery = asyncio.create_task(self.deliverer.run_forever(), name="webhooks")
+        policy = mail_policy(self.settings)
+        if policy is not None:
+            await self.start_mail(policy)
+
+    async def start_mail(self, policy: MailPolicy) -> None:
+        """Reply e-mails on: publications write mail rows, and this node sends them."""
+        secret = self.settings.secret_key or await self.store.shared_secret("mail_key")
+        self.store.mail_digest_s = self.settings.mail_digest_s
+        self.mail = MailSender(MailStore(self.store), policy, secret.encode())
+        self._mailing = asyncio.create_task(self.mail.run_forever(), name="mail")
 
     async def load_secret(self) -> None:
         """The network-key secret: COMMENTS_SECRET_KEY, else the one the first node
@@ -218,7 +233,7 @@ class Node:
         }
 
     async def stop(self) -> None:
-        for task in (self._recovery, self._sweeper, self._delivery):
+        for task in (self._recovery, self._sweeper, self._delivery, self._mailing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

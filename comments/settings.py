@@ -217,6 +217,14 @@ class Settings:
     webhook_backoff_s: float = 5.0
     webhook_retry_s: float = 24 * 3600.0
     webhook_timeout_s: float = 5.0
+    # Reply e-mails (docs/operations.md, "Reply e-mails"): None = off. The sender's
+    # address; replies within the digest window make one mail; at most this many mails
+    # per recipient an hour; the first retry's delay after a refusal (doubling, 1 h max).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = ""
+    mail_digest_s: float = 600.0
+    mail_per_hour: int = 10
+    mail_backoff_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -285,7 +293,21 @@ class Settings:
                 minimum=1,
             ),
             secret_key=_secret(env, "COMMENTS_SECRET_KEY"),
+            smtp_url=env.get("COMMENTS_SMTP_URL") or None,
+            mail_from=env.get("COMMENTS_MAIL_FROM", d.mail_from),
+            mail_digest_s=_float(env, "COMMENTS_MAIL_DIGEST_S", d.mail_digest_s),
+            mail_per_hour=_int(env, "COMMENTS_MAIL_PER_HOUR", d.mail_per_hour, minimum=1),
+            mail_backoff_s=_float(env, "COMMENTS_MAIL_BACKOFF_S", d.mail_backoff_s),
         )
+        if built.smtp_url is not None:
+            from comments.integrations.mail import MailConfigError, SmtpConfig
+
+            try:
+                SmtpConfig.parse(built.smtp_url)
+            except MailConfigError as exc:
+                raise SettingsError(str(exc)) from None
+            if "@" not in built.mail_from:
+                raise SettingsError("COMMENTS_SMTP_URL needs COMMENTS_MAIL_FROM (an address)")
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):
             raise SettingsError(
                 "COMMENTS_SCORING=workers hands posts to workers through Redis: set "

@@ -3,8 +3,8 @@ with a signed one-click unsubscribe) and sending it with aiosmtplib.
 
 ``COMMENTS_SMTP_URL``: ``smtp://[user:pass@]host[:port]`` (plain, port 25),
 ``smtp://…?starttls=1`` (upgraded with STARTTLS, port 587 by default) or
-``smtps://…`` (TLS from the first byte, port 465). Not yet wired to an opt-in and the
-outbox (docs/api.md, "Contract v1.1: not yet served").
+``smtps://…`` (TLS from the first byte, port 465). Wired to the opt-in and the queue by
+comments/web/mail.py and comments/integrations/mail_sender.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import email.policy
 import hashlib
 import hmac
+import json
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -76,10 +77,48 @@ def unsubscribe_token(secret: bytes, site: str, author_id: str) -> str:
 def read_unsubscribe_token(secret: bytes, token: str) -> tuple[str, str] | None:
     """The (site, author) a genuine token names; None for anything else."""
     text, _, signature = token.rpartition(".")
-    if not text or not hmac.compare_digest(signature, _sign(secret, "unsubscribe:" + text)):
+    if not token.isascii() or not text:
+        return None
+    if not hmac.compare_digest(signature, _sign(secret, "unsubscribe:" + text)):
         return None
     site, _, author = text.partition(".")
     return unquote(site), unquote(author)
+
+
+def confirm_token(secret: bytes, site: str, author_id: str, email: str, expires: int) -> str:
+    """The link a guest follows to prove ``email`` is theirs (until ``expires``, epoch s)."""
+    text = base64.urlsafe_b64encode(json.dumps([site, author_id, email, expires]).encode())
+    plain = text.decode().rstrip("=")
+    return f"{plain}.{_sign(secret, 'confirm:' + plain)}"
+
+
+def read_confirm_token(secret: bytes, token: str, now: float) -> tuple[str, str, str] | None:
+    """(site, author, email) of a genuine, unexpired token; None for anything else."""
+    plain, _, signature = token.rpartition(".")
+    if not token.isascii() or not plain:
+        return None
+    if not hmac.compare_digest(signature, _sign(secret, "confirm:" + plain)):
+        return None
+    try:
+        site, author, email, expires = json.loads(base64.urlsafe_b64decode(plain + "=="))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(expires, int) or expires < now:
+        return None
+    return str(site), str(author), str(email)
+
+
+def confirm_message(*, sender: str, to: str, site: str, confirm_url: str) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = f"Confirm reply e-mails from {site}"
+    message.set_content(
+        f"Someone asked for e-mails when readers reply to their comments on {site}, "
+        f"sent to this address. If it was you, confirm here:\n\n{confirm_url}\n\n"
+        "Otherwise ignore this mail: nothing will be sent.\n"
+    )
+    return message
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@
     '.c-target>.c-comment{background:color-mix(in srgb,var(--accent) 14%,transparent);box-shadow:inset 3px 0 var(--accent)}',
     '.c-more,.c-newer{margin:4px 0 8px}',
     '[hidden]{display:none!important}',
+    '.c-optin{display:flex;align-items:center;gap:6px;margin:0 0 10px;cursor:pointer}.c-optin input{width:auto;margin:0}',
     '@media (prefers-reduced-motion:no-preference){.c-fresh>.c-comment{animation:c-in .8s ease-out}}',
     '@keyframes c-in{from{background:color-mix(in srgb,var(--accent) 12%,transparent)}}'
   ].join('').replace(/DARK/g, '--fg:var(--comments-fg,#e4e8ec);--muted:var(--comments-muted,#9aa5b1);' +
@@ -936,6 +937,29 @@
         nameIn.value = (guest && guest.name) || '';
         form.appendChild(field('Your name', nameIn));
       }
+      // Reply e-mails (server with mail on): subscribed after the post succeeds, when the
+      // reader has an identity (a new guest gets theirs with the post).
+      var mailBox = null, mailIn = null;
+      if (config.mail) {
+        mailBox = el('input');
+        mailBox.type = 'checkbox';
+        mailBox.name = 'mail_replies';
+        var optIn = el('label', 'c-hint c-optin');
+        optIn.appendChild(mailBox);
+        optIn.appendChild(document.createTextNode(' E-mail me replies'));
+        form.appendChild(optIn);
+        if (!(token && claims(token).email)) {
+          mailIn = el('input');
+          mailIn.type = 'email';
+          mailIn.name = 'email';
+          mailIn.autocomplete = 'email';
+          mailIn.maxLength = 254;
+          var mailField = field('Your e-mail', mailIn);
+          mailField.hidden = true;
+          form.appendChild(mailField);
+          mailBox.addEventListener('change', function () { mailField.hidden = !mailBox.checked; });
+        }
+      }
       var row = el('div', 'c-row');
       var hint = el('span', 'c-hint');
       if (token) {
@@ -973,6 +997,8 @@
           payload.author_name = nameIn.value.trim();
           if (!payload.author_name) { say('Please enter your name.', 'c-err'); nameIn.focus(); return; }
         }
+        var wantsMail = !!(mailBox && mailBox.checked);
+        if (wantsMail && mailIn && !mailIn.value.trim()) { say('Please enter your e-mail.', 'c-err'); mailIn.focus(); return; }
         submit.disabled = true;
         say('', '');
         post(payload).then(function (r) {
@@ -984,6 +1010,7 @@
             shadow.querySelectorAll('input[name=author_name]').forEach(function (i) { i.value = i.value || guest.name; });
           }
           ta.value = '';
+          if (wantsMail) subscribeMail(mailBox, mailIn, onDone ? null : say);
           var n = byId[c.id];
           if (!n) {
             if (c.status === 'published') total++;
@@ -1005,6 +1032,21 @@
       });
       if (parent) setTimeout(function () { ta.focus(); }, 0);
       return form;
+    }
+
+    function subscribeMail(box, input, say) {
+      var body = input ? { email: input.value.trim() } : {};
+      return call('POST', '/mail/subscribe', body, true).then(function (r) {
+        box.checked = false;
+        box.dispatchEvent(new Event('change'));
+        var text = r.data.subscribed ? 'You will get an e-mail when someone replies to you.'
+          : 'Check your inbox: confirm your address to get e-mails when someone replies.';
+        announce(text);
+        if (say) say(text, 'c-info');
+      }, function (err) {
+        announce(messageOf(err));
+        if (say) say(messageOf(err), 'c-err');
+      });
     }
 
     function pageInfo(payload) {

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from comments.store.edit_tables import comment_versions
+from comments.store.mail_tables import mail_subscriptions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
 from comments.store.tables import authors, comments
@@ -27,6 +28,7 @@ LINKED: dict[str, tuple[sa.Table, Any]] = {
     ),
     "ban_networks": (ban_networks, lambda a: ban_networks.c.author_id == a),
     "audit": (audit, lambda a: audit.c.target == a),
+    "mail_subscriptions": (mail_subscriptions, lambda a: mail_subscriptions.c.author_id == a),
 }
 HIDDEN = {"guest_token_hash", "network_key"}
 

@@ -36,6 +36,7 @@ from comments.models import (
     removed_event,
     utcnow,
 )
+from comments.store.mail import enqueue_reply
 from comments.store.outbox import Outbox
 from comments.store.tables import articles, authors, comments, events, server_secrets, sites
 
@@ -151,6 +152,9 @@ class Store:
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # Webhook messages, written in the changes' own transactions.
         self.outbox = Outbox()
+        # Reply e-mails' digest window when COMMENTS_SMTP_URL is set (Node.start); None:
+        # mail is off and publishing writes no mail rows.
+        self.mail_digest_s: float | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -494,6 +498,9 @@ class Store:
                 comment.article,
                 {"comment": comment.to_json()},
             )
+        if comment.status is Status.PUBLISHED and self.mail_digest_s is not None:
+            # The reply mail in the publication's own transaction (comments/store/mail.py).
+            await enqueue_reply(conn, comment, self.mail_digest_s)
 
     async def set_scores(
         self, comment_id: str, scores: dict[str, float], *, risk: float | None = None

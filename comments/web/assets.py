@@ -217,6 +217,8 @@ async def site_config(request: Request) -> JSONResponse:
         # Edits and threads (docs/api.md, "Editing", "Threads").
         "edit_window_s": int(settings.get("edit_window_s", 0)),
         "reply_depth": int(settings.get("reply_depth", 3)),
+        # Reply e-mails on (COMMENTS_SMTP_URL): the widget offers "E-mail me replies".
+        "mail": node_of(request).mail is not None,
     }
     article = request.query_params.get("article")
     if article is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
 from comments.web.openapi_console import QUEUE_PARAMETERS, console_paths
+from comments.web.openapi_mail import mail_paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -283,6 +284,7 @@ def document() -> dict[str, Any]:
         "paths": {
             **ASSETS,
             **_webhook_paths(),
+            **mail_paths(),
             "/feeds/sites/{site}.atom": _feed("A site's latest comments, as Atom", [SITE]),
             "/feeds/sites/{site}/articles/{article}.atom": _feed(
                 "An article's latest comments, as Atom", [SITE, ARTICLE]

@@ -139,7 +139,11 @@ async def test_every_write_route_of_the_api_refuses_other_content_and_origins(
     writes = [
         (method, re.sub(r"{(\w+)(:\w+)?}", lambda m: params[m.group(1)], route.path))
         for route in server.app.routes
-        if isinstance(route, Route) and route.path.startswith("/api/")
+        if isinstance(route, Route)
+        and route.path.startswith("/api/")
+        # RFC 8058's one-click unsubscribe is a form POST by mail clients, authorised by
+        # the signed token it carries (comments/web/mail.py).
+        and route.path != "/api/v1/mail/unsubscribe"
         for method in sorted((route.methods or set()) & WRITE_METHODS)
     ]
     assert len(writes) >= 8, writes
