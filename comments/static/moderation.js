@@ -137,16 +137,60 @@
 
   // -- the queue --------------------------------------------------------------------------
 
+  // The queue's filter and its next page (docs/api.md: `filter`, `counts`, `next`).
+  var queueFilter = 'all';
+  var queueNext = null;
+
+  function queuePath(cursor) {
+    var q = '/queue?filter=' + encodeURIComponent(queueFilter);
+    return sitePath(q + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+  }
+
   function loadQueue() {
-    return call('GET', sitePath('/queue')).then(function (data) {
+    return call('GET', queuePath(null)).then(function (data) {
       var current = items[selected] && items[selected].id;
       items = data.items || [];
       showClassifierWarning(data.classifier);
+      showQueuePaging(data);
       var at = items.findIndex(function (i) { return i.id === current; });
       selected = at >= 0 ? at : Math.min(selected, Math.max(items.length - 1, 0));
       renderQueue();
     });
   }
+
+  function showQueuePaging(data) {
+    queueNext = data.next || null;
+    $('queue-more').hidden = !queueNext;
+    var counts = data.counts || {};
+    Array.prototype.forEach.call(document.querySelectorAll('#queue-filters [data-count]'), function (pill) {
+      var n = counts[pill.getAttribute('data-count')];
+      // The server counts at most the riskiest 1,000: say "1000+" rather than a wrong total.
+      pill.textContent = n === undefined ? '' : (n >= 1000 ? '1000+' : String(n));
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll('#queue-filters button'), function (button) {
+    button.addEventListener('click', function () {
+      queueFilter = button.getAttribute('data-filter');
+      Array.prototype.forEach.call(document.querySelectorAll('#queue-filters button'), function (b) {
+        b.setAttribute('aria-pressed', b === button ? 'true' : 'false');
+      });
+      selected = 0;
+      loadQueue();
+    });
+  });
+
+  $('queue-more').addEventListener('click', function () {
+    if (!queueNext) return;
+    call('GET', queuePath(queueNext)).then(function (data) {
+      var known = {};
+      items.forEach(function (i) { known[i.id] = true; });
+      (data.items || []).forEach(function (i) { if (!known[i.id]) items.push(i); });
+      queueNext = data.next || null;
+      $('queue-more').hidden = !queueNext;
+      renderQueue();
+    });
+  });
 
   // The queue answer says which classifier scores (docs/api.md): warn while it is one
   // that misses whole kinds of abuse. Text only, like everything on this page.

@@ -93,3 +93,35 @@ async def test_context_author_search_takedown_and_unban(stack: Stack, open_page:
         )
         assert r.json()["bans"] == []
     assert await csp_violations(console) == []
+
+
+async def test_queue_filters_show_their_counts_and_narrow_the_queue(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("mod-filters")
+    token = await stack.moderator("mod-filters", "alice")
+    url = stack.page("mod-filters.html", site="mod-filters", article="2025/08/filters")
+    author = await open_page(url)
+    other = await open_page(url)
+    console = await open_page(f"{stack.url}/moderation")
+    await sign_in(console, token)
+    await live(author)
+    await live(other)
+    await write(author, "you are an idiot and a liar", name="Troll")
+    await write(other, "you are an idiot and a liar", name="Other troll")
+    await expect(console.locator("#queue .item")).to_have_count(2)
+
+    filters = console.locator("#queue-filters")
+    await expect(filters.locator('[data-count="all"]')).to_have_text("2")
+    await expect(filters.locator('[data-count="held"]')).to_have_text("2")
+    await expect(filters.locator('[data-count="reported"]')).to_have_text("0")
+    await filters.get_by_role("button", name="Reported").click()
+    await expect(filters.get_by_role("button", name="Reported")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await expect(console.locator("#queue .item")).to_have_count(0)
+    await expect(console.locator("#queue-more")).to_be_hidden()
+    await screenshot(console, "console-queue-filters")
+    await filters.get_by_role("button", name="Held").click()
+    await expect(console.locator("#queue .item")).to_have_count(2)
+    assert await csp_violations(console) == []
