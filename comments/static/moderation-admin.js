@@ -92,6 +92,22 @@
     save.id = 'settings-save';
     form.appendChild(save);
     panel.appendChild(form);
+    // The site's webhooks and their delivery logs (read only: `comments webhook` manages
+    // them; docs/api.md, "Webhooks").
+    var hooks = el('section', 'webhooks');
+    hooks.id = 'webhooks';
+    hooks.setAttribute('aria-labelledby', 'webhooks-title');
+    var title = el('h2', null, 'Webhooks');
+    title.id = 'webhooks-title';
+    hooks.appendChild(title);
+    var list = el('ul', 'hooks');
+    list.id = 'webhook-list';
+    hooks.appendChild(list);
+    var log = el('table', 'deliveries');
+    log.id = 'webhook-log';
+    log.hidden = true;
+    hooks.appendChild(log);
+    panel.appendChild(hooks);
     $('audit-panel').parentNode.appendChild(panel);
 
     tab.addEventListener('click', function () { showSettings(); });
@@ -111,6 +127,53 @@
     $('tab-settings').tabIndex = 0;
     $('settings-panel').hidden = false;
     loadSettings();
+    loadWebhooks();
+  }
+
+  function hooksPath(rest) {
+    return '/moderation/sites/' + encodeURIComponent(me.site) + '/webhooks' + (rest || '');
+  }
+
+  function loadWebhooks() {
+    var list = $('webhook-list');
+    return call('GET', hooksPath()).then(function (data) {
+      list.textContent = '';
+      var hooks = data.webhooks || [];
+      if (!hooks.length) list.appendChild(el('li', 'muted', 'No webhooks. Add one with `comments webhook add`.'));
+      hooks.forEach(function (h) {
+        var li = el('li');
+        li.appendChild(el('span', 'hook-url', h.url));
+        li.appendChild(el('span', 'muted', ' · ' + (h.events || []).join(', ')));
+        var show = el('button', 'ghost', 'Delivery log');
+        show.type = 'button';
+        show.setAttribute('aria-label', 'Delivery log of ' + h.url);
+        show.addEventListener('click', function () { loadDeliveries(h.id); });
+        li.appendChild(document.createTextNode(' '));
+        li.appendChild(show);
+        list.appendChild(li);
+      });
+    }, function () { list.textContent = ''; });
+  }
+
+  function loadDeliveries(id) {
+    return call('GET', hooksPath('/' + encodeURIComponent(id) + '/deliveries')).then(function (data) {
+      var table = $('webhook-log');
+      table.textContent = '';
+      var head = el('tr');
+      ['Event', 'Status', 'Attempts', 'Last answer', 'Last error', 'Created', 'Next attempt'].forEach(function (h) {
+        head.appendChild(el('th', null, h));
+      });
+      table.appendChild(head);
+      (data.deliveries || []).forEach(function (d) {
+        var tr = el('tr', 'delivery ' + d.status);
+        [d.event, d.status, String(d.attempts), d.last_status == null ? '–' : String(d.last_status),
+          d.last_error || '', d.created_at || '', d.next_attempt_at || ''].forEach(function (v) {
+          tr.appendChild(el('td', null, v));
+        });
+        table.appendChild(tr);
+      });
+      table.hidden = false;
+    });
   }
 
   function hideSettings() {

@@ -8,6 +8,7 @@ import html
 import pytest
 from playwright.async_api import Page, expect
 
+from comments.store.webhooks import WebhookStore
 from tests.widget.conftest import OpenPage, Stack, form_message, live, screenshot, write
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -157,3 +158,28 @@ async def test_quiet_hours_message_in_the_widget(stack: Stack, open_page: OpenPa
     # The form stays (quiet hours end): the article is not shown as closed.
     await expect(page.locator("#comments .c-compose textarea")).to_have_count(1)
     await screenshot(page, "widget-quiet-hours")
+
+
+async def test_admin_sees_the_webhooks_and_their_delivery_log(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("admin-hooks")
+    # A receiver this host cannot reach: its messages stay pending, with the error kept.
+    await WebhookStore(stack.node.store).add(
+        "admin-hooks", "https://hooks.invalid/comments", ["comment.published"]
+    )
+    token = await stack.node.review.add_moderator("admin-hooks", "ada", role="admin")
+    page = await open_page(stack.page("admin-hooks.html", site="admin-hooks", article="a1"))
+    await live(page)
+    await write(page, "A calm and friendly first comment", name="Ana")
+    console = await open_page(f"{stack.url}/moderation")
+    await sign_in(console, token)
+    await console.get_by_role("tab", name="Settings").click()
+    hooks = console.locator("#webhook-list li")
+    await expect(hooks).to_have_count(1)
+    await expect(hooks).to_contain_text("https://hooks.invalid/comments")
+    await hooks.get_by_role("button", name="Delivery log of https://hooks.invalid/comments").click()
+    row = console.locator("#webhook-log tr.delivery")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("comment.published")
+    await screenshot(console, "console-webhooks")
