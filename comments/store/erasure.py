@@ -1,0 +1,124 @@
+"""Erasure's writes (GDPR, docs/api.md "Personal data"): once an author's comments are
+withdrawn (comments.moderation.erasure), what remains of them in the database is
+overwritten in one transaction. Rows stay (foreign keys, reply structure, tombstones);
+what names or identifies the person goes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from comments.models import Comment
+from comments.store.authors import NOTE_ACTION
+from comments.store.edit_tables import comment_versions
+from comments.store.review_tables import audit, ban_networks, reports
+from comments.store.store import Store
+from comments.store.tables import authors, comments
+
+ERASED_NAME = "[erased]"
+# A reporter so marked is no one (as retention's "expired:"); the row id keeps it unique.
+ERASED_REPORTER = "erased:"
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    """How many rows of each kind the overwrite changed (0 when run again)."""
+
+    comments: int
+    versions: int
+    reports: int
+    networks: int
+    notes: int
+
+
+async def author_exists(store: Store, site: str, author_id: str) -> bool:
+    async with store._read() as conn:
+        found = await conn.execute(
+            sa.select(authors.c.id).where(authors.c.site == site, authors.c.id == author_id)
+        )
+        return found.first() is not None
+
+
+async def live_comments(store: Store, site: str, author_id: str) -> list[Comment]:
+    """The author's comments not yet withdrawn (any status but deleted)."""
+    async with store._read() as conn:
+        ids = (
+            await conn.execute(
+                sa.select(comments.c.id)
+                .where(
+                    comments.c.site == site,
+                    comments.c.author_id == author_id,
+                    comments.c.status != "deleted",
+                )
+                .order_by(comments.c.created_at, comments.c.id)
+            )
+        ).scalars()
+        found = [await store._get_comment(conn, i) for i in list(ids)]
+    return [c for c in found if c is not None]
+
+
+async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
+    """Overwrite the author's texts, names and identity links. Bans stay in force
+    (erasure is no way out of one: an SSO reader comes back with the same id); their
+    free-text reason and network keys go."""
+    mine = sa.select(comments.c.id).where(
+        comments.c.site == site, comments.c.author_id == author_id
+    )
+    async with store._write() as conn:
+        versions = await conn.execute(
+            sa.delete(comment_versions).where(comment_versions.c.comment_id.in_(mine))
+        )
+        changed = await conn.execute(
+            sa.update(comments)
+            .where(
+                comments.c.site == site,
+                comments.c.author_id == author_id,
+                sa.or_(
+                    comments.c.body != "",
+                    comments.c.author_name != ERASED_NAME,
+                    comments.c.network_key.is_not(None),
+                ),
+            )
+            .values(body="", author_name=ERASED_NAME, network_key=None)
+        )
+        # A report keeps counting (one per reporter) under a reporter id that names nobody.
+        made = (
+            await conn.execute(sa.select(reports.c.id).where(reports.c.reporter == author_id))
+        ).scalars()
+        made_ids = list(made)
+        for report_id in made_ids:
+            await conn.execute(
+                sa.update(reports)
+                .where(reports.c.id == report_id)
+                .values(reporter=f"{ERASED_REPORTER}{report_id}")
+            )
+        networks = await conn.execute(
+            sa.delete(ban_networks).where(
+                ban_networks.c.site == site, ban_networks.c.author_id == author_id
+            )
+        )
+        # Moderators' notes on the person are about them: their text goes, the entry stays.
+        notes = await conn.execute(
+            sa.update(audit)
+            .where(
+                audit.c.site == site,
+                audit.c.target == f"author:{author_id}",
+                audit.c.action == NOTE_ACTION,
+                audit.c.detail != json.dumps({"body": ""}),
+            )
+            .values(detail=json.dumps({"body": ""}))
+        )
+        await conn.execute(
+            sa.update(authors)
+            .where(authors.c.site == site, authors.c.id == author_id)
+            .values(name=ERASED_NAME, guest_token_hash=None, ban_reason=None)
+        )
+    return Scrubbed(
+        comments=int(changed.rowcount or 0),
+        versions=int(versions.rowcount or 0),
+        reports=len(made_ids),
+        networks=int(networks.rowcount or 0),
+        notes=int(notes.rowcount or 0),
+    )
