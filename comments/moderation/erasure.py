@@ -38,7 +38,7 @@ class Erased:
     versions_deleted: int
     reports_anonymised: int
     networks_deleted: int
-    notes_cleared: int
+    audit_texts_cleared: int
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +91,7 @@ async def erase_author(
         versions_deleted=done.versions,
         reports_anonymised=done.reports,
         networks_deleted=done.networks,
-        notes_cleared=done.notes,
+        audit_texts_cleared=done.notes,
     )
     detail = {k: v for k, v in erased.to_json().items() if k not in ("site", "author")}
     await review.audit(site, actor, ERASE_ACTION, f"author:{author_id}", detail)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,6 +21,21 @@ from comments.store.tables import authors, comments
 ERASED_NAME = "[erased]"
 # A reporter so marked is no one (as retention's "expired:"); the row id keeps it unique.
 ERASED_REPORTER = "erased:"
+BAN_ACTION = "ban"
+
+
+def _without_text(detail: Any) -> Any:
+    """An audit entry's detail without its free text: a note's body, bans' reasons."""
+    if not isinstance(detail, dict):
+        return detail
+    out = dict(detail)
+    if isinstance(out.get("body"), str):
+        out["body"] = ""
+    for side in ("old", "new"):
+        ban = out.get(side)
+        if isinstance(ban, dict) and ban.get("reason"):
+            out[side] = {**ban, "reason": ""}
+    return out
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,7 @@ class Scrubbed:
     versions: int
     reports: int
     networks: int
-    notes: int
+    notes: int  # audit entries (notes, bans) whose text was cleared
 
 
 async def author_exists(store: Store, site: str, author_id: str) -> bool:
@@ -99,17 +115,25 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
                 ban_networks.c.site == site, ban_networks.c.author_id == author_id
             )
         )
-        # Moderators' notes on the person are about them: their text goes, the entry stays.
-        notes = await conn.execute(
-            sa.update(audit)
-            .where(
+        # Moderators' notes and ban reasons are free text about the person: the text
+        # goes, the entry (who did what, when) stays.
+        entries = await conn.execute(
+            sa.select(audit.c.id, audit.c.detail).where(
                 audit.c.site == site,
                 audit.c.target == f"author:{author_id}",
-                audit.c.action == NOTE_ACTION,
-                audit.c.detail != json.dumps({"body": ""}),
+                audit.c.action.in_([NOTE_ACTION, BAN_ACTION]),
             )
-            .values(detail=json.dumps({"body": ""}))
         )
+        notes = 0
+        for entry_id, detail in list(entries):
+            cleared = _without_text(json.loads(detail))
+            if json.dumps(cleared) != detail:
+                notes += 1
+                await conn.execute(
+                    sa.update(audit)
+                    .where(audit.c.id == entry_id)
+                    .values(detail=json.dumps(cleared))
+                )
         await conn.execute(
             sa.update(authors)
             .where(authors.c.site == site, authors.c.id == author_id)
@@ -120,5 +144,5 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
         versions=int(versions.rowcount or 0),
         reports=len(made_ids),
         networks=int(networks.rowcount or 0),
-        notes=int(notes.rowcount or 0),
+        notes=notes,
     )

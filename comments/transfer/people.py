@@ -10,8 +10,9 @@ import json
 import sys
 from typing import Any
 
+from comments.models import Comment
 from comments.settings import Settings
-from comments.store import create_store
+from comments.store import EventRow, create_store
 from comments.store.personal import export_author
 
 
@@ -125,7 +126,7 @@ class _Announcer:
         self.settings = settings
         self.broker = broker
 
-    async def __call__(self, comment: Any, event: Any) -> None:
+    async def __call__(self, comment: Comment, event: EventRow | None) -> None:
         if event is None or self.broker is None:
             return
         from comments.infra.broker import BrokerUnavailable

@@ -41,7 +41,7 @@ COUNTS = [
     "versions_deleted",
     "reports_anonymised",
     "networks_deleted",
-    "notes_cleared",
+    "audit_texts_cleared",
 ]
 ERASED = {
     "type": "object",
