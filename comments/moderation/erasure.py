@@ -13,13 +13,13 @@ from typing import Any
 from comments.errors import Code, Refused
 from comments.models import Comment, Status
 from comments.store import EventRow, Store
-from comments.store.erasure import author_exists, live_comments, scrub
+from comments.store.erasure import Scrubbed, author_exists, live_comments, lock_out, scrub
 from comments.store.review import ReviewStore
 
 ERASE_ACTION = "erase"
-# A comment the author or a moderator changes meanwhile is read again: a few rounds.
+# Rounds of withdrawing and overwriting: a comment changed meanwhile (by a moderator, or
+# a post that passed its checks before the lock-out) is read again in the next.
 ROUNDS = 5
-_FROM = [Status.PENDING, Status.PUBLISHED, Status.HELD, Status.REJECTED, Status.SHADOWED]
 
 # Tells open pages (and the moderators' queue) that a comment left: given the comment
 # and, when it was published, its ``comment.removed`` event.
@@ -63,11 +63,13 @@ async def erase_author(
     """
     if not await author_exists(store, site, author_id):
         raise Refused(Code.NOT_FOUND, "no such author on this site")
+    await lock_out(store, site, author_id)
     withdrawn = removed = 0
+    total = Scrubbed(comments=0, versions=0, reports=0, networks=0, notes=0)
+    # A post that passed its checks before the lock-out may land meanwhile: withdraw and
+    # overwrite again until nothing of theirs is left standing (a round or two).
     for _ in range(ROUNDS):
         left = await live_comments(store, site, author_id)
-        if not left:
-            break
         for comment in left:
             # One at a time with moderators' decisions on it (ReviewStore.deciding).
             async with review.deciding(comment.id):
@@ -81,17 +83,20 @@ async def erase_author(
             else:
                 removed += 1
             await announce(change.comment, change.event)
-    done = await scrub(store, site, author_id)
+        done = await scrub(store, site, author_id)
+        total = total.plus(done)
+        if not left:
+            break
     erased = Erased(
         site=site,
         author=author_id,
         withdrawn=withdrawn,
         removed=removed,
-        comments_overwritten=done.comments,
-        versions_deleted=done.versions,
-        reports_anonymised=done.reports,
-        networks_deleted=done.networks,
-        audit_texts_cleared=done.notes,
+        comments_overwritten=total.comments,
+        versions_deleted=total.versions,
+        reports_anonymised=total.reports,
+        networks_deleted=total.networks,
+        audit_texts_cleared=total.notes,
     )
     detail = {k: v for k, v in erased.to_json().items() if k not in ("site", "author")}
     await review.audit(site, actor, ERASE_ACTION, f"author:{author_id}", detail)

@@ -48,6 +48,15 @@ class Scrubbed:
     networks: int
     notes: int  # audit entries (notes, bans) whose text was cleared
 
+    def plus(self, other: Scrubbed) -> Scrubbed:
+        return Scrubbed(
+            comments=self.comments + other.comments,
+            versions=self.versions + other.versions,
+            reports=self.reports + other.reports,
+            networks=self.networks + other.networks,
+            notes=self.notes + other.notes,
+        )
+
 
 async def author_exists(store: Store, site: str, author_id: str) -> bool:
     async with store._read() as conn:
@@ -55,6 +64,17 @@ async def author_exists(store: Store, site: str, author_id: str) -> bool:
             sa.select(authors.c.id).where(authors.c.site == site, authors.c.id == author_id)
         )
         return found.first() is not None
+
+
+async def lock_out(store: Store, site: str, author_id: str) -> None:
+    """Forget the guest token first, so no new comment of theirs arrives while their
+    comments are withdrawn (the old token gets 401 from now on)."""
+    async with store._write() as conn:
+        await conn.execute(
+            sa.update(authors)
+            .where(authors.c.site == site, authors.c.id == author_id)
+            .values(guest_token_hash=None)
+        )
 
 
 async def live_comments(store: Store, site: str, author_id: str) -> list[Comment]:
