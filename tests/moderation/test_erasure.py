@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import websockets
 
+from comments.store import create_store
 from tests.conftest import REDIS_URL, RunningServer, add_site, wait_until
 from tests.live import Event, events_of, socket_url
 from tests.moderation import (
@@ -233,3 +234,41 @@ async def test_cli_erase_reaches_an_open_page_on_a_running_node(
         exported = await asyncio.to_thread(cli, postgres_url, "author", "export", "news", author)
         assert exported.returncode == 0 and leaks(exported.stdout) == []
         assert "fucking" not in exported.stdout
+
+
+def test_cli_asks_on_a_terminal(sqlite_url: str) -> None:
+    """On a terminal the CLI asks first: anything but yes erases nothing."""
+
+    async def seed() -> str:
+        await add_site(sqlite_url)
+        store = create_store(sqlite_url)
+        try:
+            author, _ = await store.create_guest("news", NAME)
+            return author.id
+        finally:
+            await store.close()
+
+    author = asyncio.run(seed())
+
+    def answered(answer: str) -> subprocess.CompletedProcess[str]:
+        primary, secondary = os.openpty()
+        try:
+            os.write(primary, answer.encode() + b"\n")
+            return subprocess.run(
+                [sys.executable, "-m", "comments", "author", "erase", "news", author],
+                env={**os.environ, "COMMENTS_DATABASE_URL": sqlite_url},
+                stdin=secondary,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            os.close(primary)
+            os.close(secondary)
+
+    no = answered("n")
+    assert no.returncode == 1 and "nothing erased" in no.stderr, no
+    assert NAME in cli(sqlite_url, "author", "export", "news", author).stdout
+    yes = answered("y")
+    assert yes.returncode == 0 and "This cannot be undone" in yes.stdout, yes
+    assert NAME not in cli(sqlite_url, "author", "export", "news", author).stdout
