@@ -19,6 +19,7 @@ import httpx
 import websockets
 
 from comments.store import create_store
+from tests.api import SSO_SECRET, sso_token
 from tests.conftest import REDIS_URL, RunningServer, add_site, wait_until
 from tests.live import Event, events_of, socket_url
 from tests.moderation import (
@@ -272,3 +273,36 @@ def test_cli_asks_on_a_terminal(sqlite_url: str) -> None:
     yes = answered("y")
     assert yes.returncode == 0 and "This cannot be undone" in yes.stdout, yes
     assert NAME not in cli(sqlite_url, "author", "export", "news", author).stdout
+
+
+async def test_api_erase_of_an_sso_reader_reaches_another_node(
+    postgres_url: str, channel_prefix: str, start_server: Callable[..., Any]
+) -> None:
+    """An SSO id holds ``:`` and, here, ``/``: the erase route still names it; node B's
+    open page hears of the removal made on node A, through Redis."""
+    await add_site(postgres_url, sso_secrets=[SSO_SECRET])
+    settings = mod_settings(postgres_url, REDIS_URL, channel_prefix)
+    a: RunningServer = await start_server(settings)
+    b: RunningServer = await start_server(settings)
+    for node in (a, b):
+        await wait_until(lambda node=node: node.node.broker.healthy)
+    admin = await a.node.review.add_moderator("news", "root", role="admin")
+    page = await open_public(b)
+    await wait_until(lambda: b.node.hub.sockets == 1)
+    async with a.client() as http:
+        signed_in = {"Authorization": f"Bearer {sso_token('team/a:1', NAME)}"}
+        r = await http.post(thread_url(), json={"body": BODIES[0]}, headers=signed_in)
+        assert r.status_code == 201, r.text
+        comment = r.json()["comment"]
+        author = comment["author"]["id"]
+        assert "/" in author and ":" in author, author
+        r = await http.get(erase_url(author, "export"), headers=bearer(admin))
+        assert r.status_code == 200 and r.json()["author"]["id"] == author, r.text
+        r = await http.post(erase_url(author), json={}, headers=bearer(admin))
+        assert r.status_code == 200 and r.json()["erased"]["withdrawn"] == 1, r.text
+        assert await asyncio.wait_for(removed_ids(page, 1), 15) == {comment["id"]}
+        await page.ws.close()
+        r = await http.get(f"/api/v1/moderation/sites/news/authors/{author}", headers=bearer(admin))
+        assert r.status_code == 200 and r.json()["author"]["name"] == "[erased]", r.text
+    async with b.client() as http:
+        assert leaks((await http.get(thread_url())).text) == []
