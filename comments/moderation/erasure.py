@@ -39,6 +39,7 @@ class Erased:
     reports_anonymised: int
     networks_deleted: int
     audit_texts_cleared: int
+    subscriptions_deleted: int  # reply e-mail addresses
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +98,7 @@ async def erase_author(
         reports_anonymised=total.reports,
         networks_deleted=total.networks,
         audit_texts_cleared=total.notes,
+        subscriptions_deleted=total.subscriptions,
     )
     detail = {k: v for k, v in erased.to_json().items() if k not in ("site", "author")}
     await review.audit(site, actor, ERASE_ACTION, f"author:{author_id}", detail)

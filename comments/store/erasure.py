@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from comments.models import Comment
 from comments.store.authors import NOTE_ACTION
 from comments.store.edit_tables import comment_versions
+from comments.store.mail_tables import mail_queue, mail_subscriptions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
 from comments.store.tables import authors, comments
@@ -47,6 +48,7 @@ class Scrubbed:
     reports: int
     networks: int
     notes: int  # audit entries (notes, bans) whose text was cleared
+    subscriptions: int = 0  # reply e-mail addresses
 
     def plus(self, other: Scrubbed) -> Scrubbed:
         return Scrubbed(
@@ -55,6 +57,7 @@ class Scrubbed:
             reports=self.reports + other.reports,
             networks=self.networks + other.networks,
             notes=self.notes + other.notes,
+            subscriptions=self.subscriptions + other.subscriptions,
         )
 
 
@@ -154,6 +157,21 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
                     .where(audit.c.id == entry_id)
                     .values(detail=json.dumps(cleared))
                 )
+        # Their e-mail address goes, and with it any reply mail not yet sent to them.
+        subscriptions = await conn.execute(
+            sa.delete(mail_subscriptions).where(
+                mail_subscriptions.c.site == site, mail_subscriptions.c.author_id == author_id
+            )
+        )
+        await conn.execute(
+            sa.update(mail_queue)
+            .where(
+                mail_queue.c.site == site,
+                mail_queue.c.author_id == author_id,
+                mail_queue.c.status == "pending",
+            )
+            .values(status="dropped")
+        )
         await conn.execute(
             sa.update(authors)
             .where(authors.c.site == site, authors.c.id == author_id)
@@ -165,4 +183,5 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
         reports=len(made_ids),
         networks=int(networks.rowcount or 0),
         notes=notes,
+        subscriptions=int(subscriptions.rowcount or 0),
     )

@@ -23,6 +23,7 @@ EXPORT = {
         "reports_made",
         "ban_networks",
         "audit",
+        "mail_subscriptions",
     ],
     "properties": {
         "site": {"type": "string"},
@@ -32,6 +33,7 @@ EXPORT = {
         "reports_made": {"type": "array", "items": {"type": "object"}},
         "ban_networks": {"type": "array", "items": {"type": "object"}},
         "audit": {"type": "array", "items": {"type": "object"}},
+        "mail_subscriptions": {"type": "array", "items": {"type": "object"}},
     },
 }
 COUNTS = [
@@ -42,6 +44,7 @@ COUNTS = [
     "reports_anonymised",
     "networks_deleted",
     "audit_texts_cleared",
+    "subscriptions_deleted",
 ]
 ERASED = {
     "type": "object",
