@@ -27,7 +27,8 @@ LINKED: dict[str, tuple[sa.Table, Any]] = {
         ),
     ),
     "ban_networks": (ban_networks, lambda a: ban_networks.c.author_id == a),
-    "audit": (audit, lambda a: audit.c.target == a),
+    # Entries name an author as "author:ID" (bans, notes, erasure).
+    "audit": (audit, lambda a: audit.c.target.in_([a, f"author:{a}"])),
     "mail_subscriptions": (mail_subscriptions, lambda a: mail_subscriptions.c.author_id == a),
 }
 HIDDEN = {"guest_token_hash", "network_key"}

@@ -26,6 +26,7 @@ from comments.store import StoreUnavailable
 from comments.web import (
     assets,
     edits,
+    erasure,
     feeds,
     live,
     mail,
@@ -192,6 +193,7 @@ def create_app(
         *moderation.routes,
         *mod_settings.routes,
         *mod_console.routes,
+        *erasure.routes,
         *mod_search.routes,
         *webhooks.routes,
         *mail.routes,

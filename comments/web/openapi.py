@@ -11,6 +11,7 @@ from typing import Any
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
 from comments.web.openapi_console import QUEUE_PARAMETERS, console_paths
 from comments.web.openapi_mail import mail_paths
+from comments.web.openapi_personal import personal_paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -346,6 +347,7 @@ def document() -> dict[str, Any]:
             **_thread_paths(),
             **_roles_paths(),
             **console_paths(),
+            **personal_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "post": {
