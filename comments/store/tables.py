@@ -91,6 +91,8 @@ comments = sa.Table(
     # The seq it had when it was last withdrawn from the stream: a removed comment with
     # published replies keeps that place in listings, as a tombstone.
     sa.Column("removed_seq", sa.BigInteger, nullable=True),
+    # Readers' likes (table reactions), counted in the transaction that adds or drops one.
+    sa.Column("reactions", sa.Integer, nullable=False, server_default="0"),
     # Published pages are read by keyset on seq, both ways.
     sa.Index("ix_comments_article_seq", "article_id", "seq"),
     # Duplicate detection looks at one author's most recent comments.

@@ -33,6 +33,7 @@ from comments.web import (
     openapi,
     permalinks,
     public,
+    reactions,
     reports,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
@@ -174,6 +175,7 @@ def create_app(
         *metrics.routes,
         *public.routes,
         *edits.routes,
+        *reactions.routes,
         *permalinks.routes,
         *reports.routes,
         *moderation.routes,

@@ -102,6 +102,7 @@ SCHEMAS: dict[str, Any] = {
             "seq": {"type": ["integer", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "edited_at": {"type": "string", "format": "date-time"},
+            "reactions": {"type": "integer", "minimum": 0},
         },
     },
     "Tombstone": {
@@ -311,6 +312,7 @@ def document() -> dict[str, Any]:
                 "patch": _edit_operation(),
             },
             **_thread_paths(),
+            **_reaction_paths(),
             **_roles_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
@@ -814,5 +816,42 @@ def _roles_paths() -> dict[str, Any]:
                     "422": _error("A setting `comments site set` would refuse (nothing changed)"),
                 },
             },
+        }
+    }
+
+
+def _reaction_paths() -> dict[str, Any]:
+    """Likes (docs/api.md, "Reactions")."""
+    answer = _json(
+        {
+            "type": "object",
+            "required": ["reactions", "reacted"],
+            "properties": {
+                "reactions": {"type": "integer", "minimum": 0},
+                "reacted": {"type": "boolean"},
+            },
+        },
+        "The comment's count as this reader sees it, and whether they like it",
+    )
+    guest = {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+
+    def operation(summary: str) -> dict[str, Any]:
+        return {
+            "summary": summary,
+            "parameters": [guest],
+            "responses": {
+                "200": answer,
+                "401": _error("No identity"),
+                "403": _error("Banned, or origin not allowed"),
+                "404": _error("No such published comment"),
+                **ERRORS,
+            },
+        }
+
+    return {
+        "/api/v1/sites/{site}/articles/{article}/comments/{id}/reaction": {
+            "parameters": [SITE, ARTICLE, COMMENT_ID],
+            "put": operation("Like a comment (idempotent)"),
+            "delete": operation("Stop liking a comment (idempotent)"),
         }
     }

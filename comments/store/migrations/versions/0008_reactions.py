@@ -1,0 +1,37 @@
+"""Reactions: the reactions table (one like per reader) and comments.reactions.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "reactions",
+        sa.Column("comment_id", sa.String(32), nullable=False),
+        sa.Column("author_id", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["comment_id"], ["comments.id"], name="fk_reactions_comment_id_comments"
+        ),
+        sa.PrimaryKeyConstraint("comment_id", "author_id", name="pk_reactions"),
+    )
+    with op.batch_alter_table("comments") as batch:
+        batch.add_column(sa.Column("reactions", sa.Integer, nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("comments") as batch:
+        batch.drop_column("reactions")
+    op.drop_table("reactions")

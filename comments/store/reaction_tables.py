@@ -1,0 +1,17 @@
+"""Tables of reactions: which reader liked which comment (one like per reader)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from comments.store.tables import UTCDateTime, metadata
+
+reactions = sa.Table(
+    "reactions",
+    metadata,
+    # The primary key makes a like idempotent per reader, on every node at once.
+    sa.Column("comment_id", sa.String(32), sa.ForeignKey("comments.id"), primary_key=True),
+    # No foreign key: a signed-in reader has no author row until their first comment.
+    sa.Column("author_id", sa.String(200), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
