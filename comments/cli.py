@@ -19,7 +19,9 @@ from sqlalchemy.exc import DBAPIError
 from comments import bench, demo
 from comments.argtypes import port
 from comments.errors import ConfigurationError
+from comments.integrations import commands as webhook_commands
 from comments.models import SITE_SLUG
+from comments.moderation.ranking import stored_risk
 from comments.scoring.classifier.factory import DETOXIFY_MODELS
 from comments.scoring.scorer import describe as describe_classifier
 from comments.settings import LOOPBACK_HOSTS, Settings, SettingsError
@@ -33,7 +35,9 @@ from comments.sites import (
     redacted,
 )
 from comments.store import Store, StoreUnavailable, create_store
+from comments.store.queue import rerank
 from comments.store.store import NotFound
+from comments.transfer import people
 
 
 class CliError(Exception):
@@ -145,6 +149,9 @@ def cmd_site(args: argparse.Namespace, settings: Settings) -> int:
         if args.site_command == "set":
             stored[args.key] = parse_value(args.key, args.value)
             await store.save_site(slug, stored)
+            if args.key == "thresholds":  # the queue's order follows them
+                thresholds = merged(stored)["thresholds"]
+                await rerank(store, slug, lambda scores: stored_risk(scores, thresholds))
         shown: dict[str, Any] = {"site": slug, "settings": redacted(merged(stored))}
         if args.site_command == "show":
             # What scores this site's comments, and what it cannot see.
@@ -616,6 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_export)
 
     bench.add_parser(sub)
+    webhook_commands.add_parser(sub, _with_store)
+    people.add_parser(sub)
     return parser
 
 

@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from redis.exceptions import RedisError
 
 from comments.infra.broker import Broker, create_broker
 from comments.infra.ratelimit import RateLimiter, create_limiter
+from comments.infra.read_cache import ReadCache
+from comments.integrations.delivery import Deliverer, delivery_policy
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
@@ -34,8 +36,10 @@ from comments.settings import Settings
 from comments.sites import SiteCache
 from comments.store import Store, create_store
 from comments.store.edits import EditStore
+from comments.store.retention import purge_personal_data
 from comments.store.review import ReviewStore
 from comments.store.threads import ThreadStore
+from comments.store.webhooks import WebhookStore
 
 log = logging.getLogger("comments.node")
 
@@ -65,8 +69,12 @@ class Node:
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
+    # Anonymous reads' encoded answers (comments.web.cached_reads); budget from settings.
+    read_cache: ReadCache = field(default_factory=lambda: ReadCache(0))
     _recovery: asyncio.Task[None] | None = None
     _sweeper: asyncio.Task[None] | None = None
+    deliverer: Deliverer | None = None
+    _delivery: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, role: Role = "node") -> Node:
@@ -119,6 +127,7 @@ class Node:
         )
         return cls(
             settings=settings,
+            read_cache=ReadCache(settings.read_cache_bytes),
             store=store,
             broker=broker,
             hub=hub,
@@ -180,6 +189,8 @@ class Node:
         if self.settings.recover_interval_s > 0 and self.dispatcher is None:
             self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
         self._sweeper = asyncio.create_task(self._sweep_bans_forever(), name="ban-sweeper")
+        self.deliverer = Deliverer(WebhookStore(self.store), delivery_policy(self.settings))
+        self._delivery = asyncio.create_task(self.deliverer.run_forever(), name="webhooks")
 
     async def load_secret(self) -> None:
         """The network-key secret: COMMENTS_SECRET_KEY, else the one the first node
@@ -207,11 +218,13 @@ class Node:
         }
 
     async def stop(self) -> None:
-        for task in (self._recovery, self._sweeper):
+        for task in (self._recovery, self._sweeper, self._delivery):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.deliverer is not None:
+            await self.deliverer.close()
         await self.feed.close()
         await self.hub.stop()
         await self.scorer.close()
@@ -246,6 +259,11 @@ class Node:
                     log.info("%d ban(s) ended; their network keys are deleted", ended)
             except Exception:
                 log.exception("ending expired bans failed; retrying")
+            try:  # GDPR retention: reporters' identities and network keys expire
+                days = timedelta(days=self.settings.personal_data_retention_days)
+                await purge_personal_data(self.store, datetime.now(UTC) - days)
+            except Exception:
+                log.exception("purging expired personal data failed; retrying")
             await asyncio.sleep(BAN_SWEEP_S)
 
 

@@ -144,6 +144,10 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     ws_per_message_deflate: bool = False
+    # comments/server/gc_tuning.py: freeze start-up objects, refreeze every interval,
+    # higher generation-0 threshold (`comments serve` only). 0 = the interpreter's GC.
+    gc_tuning: bool = True
+    gc_freeze_interval_s: float = 2.0
     # A socket whose send buffer stays over its high-water mark (the client is not
     # reading) this long is closed with 1013 and its buffer dropped; 0 = never (reading
     # from it still pauses meanwhile, so it cannot make the server write more).
@@ -163,6 +167,11 @@ class Settings:
     # event whose broker message was lost (e.g. published while Redis was away).
     resync_interval_s: float = 5.0
     site_cache_s: float = 2.0
+    # Cached anonymous reads (thread first pages, counts): byte budget (0: off), and the
+    # Cache-Control max-age / stale-while-revalidate offered to browsers and CDNs.
+    read_cache_bytes: int = 32 * 1024 * 1024
+    read_cache_max_age_s: int = 2
+    read_cache_swr_s: int = 10
     classifier: str = "auto"
     detoxify_checkpoint: str | None = None
     detoxify_config_dir: str | None = None
@@ -196,10 +205,18 @@ class Settings:
     own_origins: tuple[str, ...] = ()
     # Refuse SSO tokens whose exp is further ahead than this (0: no maximum).
     sso_max_ttl_s: int = SSO_MAX_TTL_S
+    # Reports' reader identities and network keys are forgotten after this (GDPR).
+    personal_data_retention_days: int = 30
     # The key of the network keys (HMAC-SHA256 of a reader's network): kept out of the
     # database, a stolen database cannot be matched against addresses. None: one is
     # generated and kept in the database, shared by every node.
     secret_key: str | None = field(default=None, repr=False)
+    # Webhooks (docs/operations.md): may they go to loopback/private addresses; the
+    # first retry's delay (doubling, with jitter, up to an hour); how long to retry.
+    webhook_allow_private: bool = False
+    webhook_backoff_s: float = 5.0
+    webhook_retry_s: float = 24 * 3600.0
+    webhook_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -217,6 +234,10 @@ class Settings:
             ws_ping_interval=_float(env, "COMMENTS_WS_PING_INTERVAL", d.ws_ping_interval),
             ws_ping_timeout=_float(env, "COMMENTS_WS_PING_TIMEOUT", d.ws_ping_timeout),
             ws_per_message_deflate=_bool(env, "COMMENTS_WS_DEFLATE", d.ws_per_message_deflate),
+            gc_tuning=_bool(env, "COMMENTS_GC_TUNING", d.gc_tuning),
+            gc_freeze_interval_s=_float(
+                env, "COMMENTS_GC_FREEZE_INTERVAL_S", d.gc_freeze_interval_s
+            ),
             ws_stall_timeout_s=_float(env, "COMMENTS_WS_STALL_TIMEOUT_S", d.ws_stall_timeout_s),
             ws_frames_per_s=_float(env, "COMMENTS_WS_FRAMES_PER_S", d.ws_frames_per_s),
             trusted_proxies=env.get("COMMENTS_TRUSTED_PROXIES", d.trusted_proxies),
@@ -224,6 +245,9 @@ class Settings:
             gap_wait_s=_float(env, "COMMENTS_GAP_WAIT_S", d.gap_wait_s),
             resync_interval_s=_float(env, "COMMENTS_RESYNC_INTERVAL_S", d.resync_interval_s),
             site_cache_s=_float(env, "COMMENTS_SITE_CACHE_S", d.site_cache_s),
+            read_cache_bytes=_int(env, "COMMENTS_READ_CACHE_BYTES", d.read_cache_bytes),
+            read_cache_max_age_s=_int(env, "COMMENTS_READ_CACHE_MAX_AGE_S", d.read_cache_max_age_s),
+            read_cache_swr_s=_int(env, "COMMENTS_READ_CACHE_SWR_S", d.read_cache_swr_s),
             classifier=env.get("COMMENTS_CLASSIFIER") or d.classifier,
             detoxify_checkpoint=env.get("COMMENTS_DETOXIFY_CHECKPOINT") or None,
             detoxify_config_dir=env.get("COMMENTS_DETOXIFY_CONFIG_DIR") or None,
@@ -245,9 +269,21 @@ class Settings:
             worker_timeout_s=_float(env, "COMMENTS_WORKER_TIMEOUT_S", d.worker_timeout_s),
             worker_claim_idle_s=_float(env, "COMMENTS_WORKER_CLAIM_IDLE_S", d.worker_claim_idle_s),
             log_json=_bool(env, "COMMENTS_LOG_JSON", d.log_json),
+            webhook_allow_private=_bool(
+                env, "COMMENTS_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private
+            ),
+            webhook_backoff_s=_float(env, "COMMENTS_WEBHOOK_BACKOFF_S", d.webhook_backoff_s),
+            webhook_retry_s=_float(env, "COMMENTS_WEBHOOK_RETRY_S", d.webhook_retry_s),
+            webhook_timeout_s=_float(env, "COMMENTS_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
             own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
             sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),
+            personal_data_retention_days=_int(
+                env,
+                "COMMENTS_PERSONAL_DATA_RETENTION_DAYS",
+                d.personal_data_retention_days,
+                minimum=1,
+            ),
             secret_key=_secret(env, "COMMENTS_SECRET_KEY"),
         )
         if built.scoring == "workers" and not built.broker_url.startswith(WORKER_BROKERS):

@@ -46,5 +46,6 @@ async def test_a_started_node_hides_its_start_up_objects_from_the_collector(
                 json={"body": "still works", "author_name": "Ana"},
             )
         assert r.status_code == 201, r.text
+        await server.stop()  # its refreezing stops with it
     finally:
         gc.unfreeze()

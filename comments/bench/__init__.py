@@ -38,6 +38,8 @@ SECTION_MODULES = (
     "comments.bench.reading",
     "comments.bench.ingest",
     "comments.bench.importing",
+    "comments.bench.moderation",
+    "comments.bench.gcpause",
 )
 
 

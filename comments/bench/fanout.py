@@ -48,8 +48,9 @@ from typing import Any
 
 from comments.bench import Context, Figures, Section, Target
 from comments.bench.database import SITE, add_site, fresh_database
+from comments.bench.floor import FLOOR_MESSAGES, lone_scoring_ms
 from comments.bench.loadgen import marker, percentile
-from comments.bench.processes import LoadGen, Server, start_baseline, start_node
+from comments.bench.processes import LoadGen, Server, start_baseline, start_node, start_worker
 from comments.models import Author, Comment, Status, published_event
 from comments.store import create_store
 
@@ -146,6 +147,13 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         default=None,
         help="COMMENTS_TORCH_THREADS of the end-to-end node (default 1: one core scores, "
         "the rest runs the event loop; on 2 cores, 2 threads doubled its p99)",
+    )
+    group.add_argument(
+        "--fanout-e2e-scoring",
+        choices=("inline", "workers"),
+        default="inline",
+        help="COMMENTS_SCORING of the end-to-end node: inline (it scores) or workers (one "
+        "`comments worker` process scores; needs --fanout-redis to be a Redis)",
     )
     group.add_argument(
         "--fanout-classifier",
@@ -309,6 +317,7 @@ class NodeContender(Contender):
         self.url = f"/api/v1/sites/{site}/articles/{HOT}/comments"
         self.headers: dict[str, str] = {}
         self.posted_at = 0.0
+        self.env: dict[str, str] = {}  # its settings, for the floor's lone scoring
 
     async def _post(self, tag: int, n: int) -> None:
         response = await self.http.post(
@@ -368,6 +377,9 @@ class Bench:
         self.contenders: list[Contender] = []
         self.e2e: Contender | None = None
         self.e2e_scoring_ms = math.nan
+        # The floor (comments/bench/floor.py), measured at the reference size.
+        self.floor_scoring_ms = math.nan
+        self.floor_fanout_ms = math.nan
 
     def next_tag(self) -> int:
         self.tag += 1
@@ -444,9 +456,24 @@ class Bench:
                 progress(f"fanout: {size} sockets, steady rate, round {turn + 1}/{self.rounds}")
                 for who in _rotated(steady, turn):
                     await self.steady(who, size, hot)
+            if e2e is not None and size == reference:
+                await self.floor(e2e, hot)
         if e2e is not None:
             self.e2e_scoring_ms = await _mean_scoring_ms(e2e.server)
         return self.figures()
+
+    async def floor(self, e2e: Contender, hot: int) -> None:
+        """One comment scored alone by the end-to-end node's backend, plus one message
+        broadcast by bare websockets to the same sockets (comments/bench/floor.py)."""
+        bare = next(who for who in self.contenders if who.name == "websockets")
+        self.context.progress("fanout: the floor (one message, bare websockets; one score)")
+        spreads = []
+        for _ in range(FLOOR_MESSAGES):
+            tally, *_ = await self.deliver(bare, 1, None, hot, latency=True)
+            spreads.append(percentile(tally["hist"], 0.99))
+        self.floor_fanout_ms = sorted(spreads)[len(spreads) // 2]
+        assert isinstance(e2e, NodeContender)
+        self.floor_scoring_ms = await lone_scoring_ms(e2e.env)
 
     def reference_size(self) -> int:
         return REFERENCE_SIZE if REFERENCE_SIZE in self.sizes else self.sizes[0]
@@ -513,6 +540,11 @@ class Bench:
             lost = e2e.steady_expected - e2e.steady_delivered
             figures["e2e_lost"] = float(lost)
             figures["e2e_scoring_mean_ms"] = self.e2e_scoring_ms
+            floor = self.floor_scoring_ms + self.floor_fanout_ms
+            figures["e2e_floor_scoring_ms"] = self.floor_scoring_ms
+            figures["e2e_floor_fanout_ms"] = self.floor_fanout_ms
+            figures["e2e_floor_ms"] = floor
+            figures["e2e_p99_over_floor"] = p(e2e, 0.99) / floor
         figures["rss_per_socket_kb"] = by_name["ours"].rss_per_socket_kb
         figures["fanout_sockets_held"] = float(by_name["ours"].held)
         for size in self.sizes:
@@ -646,30 +678,34 @@ async def _start_e2e(
     # Thresholds above 1: random weights would hold about half the comments otherwise.
     await add_site(database_url, E2E_SITE, {"thresholds": dict.fromkeys(E2E_LABELS, 2.0)})
     context.progress(f"fanout: starting the end-to-end node (Detoxify, {args.fanout_e2e})")
-    server = await start_node(
-        "e2e",
-        folder,
-        {
-            "COMMENTS_DATABASE_URL": database_url,
-            "COMMENTS_REDIS_URL": args.fanout_redis,
-            "COMMENTS_CHANNEL_PREFIX": prefix,
-            "COMMENTS_CLASSIFIER": "detoxify",
-            "COMMENTS_DETOXIFY_CHECKPOINT": str(model.checkpoint),
-            "COMMENTS_DETOXIFY_CONFIG_DIR": str(model.config_dir),
-            "COMMENTS_DETOXIFY_BACKEND": args.fanout_e2e,
-            "COMMENTS_TORCH_THREADS": str(args.fanout_e2e_threads or 1),
-            "COMMENTS_MAX_SOCKETS_PER_IP": "0",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        },
-        timeout=E2E_START_TIMEOUT_S,
-    )
+    env = {
+        "COMMENTS_DATABASE_URL": database_url,
+        "COMMENTS_REDIS_URL": args.fanout_redis,
+        "COMMENTS_CHANNEL_PREFIX": prefix,
+        "COMMENTS_CLASSIFIER": "detoxify",
+        "COMMENTS_DETOXIFY_CHECKPOINT": str(model.checkpoint),
+        "COMMENTS_DETOXIFY_CONFIG_DIR": str(model.config_dir),
+        "COMMENTS_DETOXIFY_BACKEND": args.fanout_e2e,
+        "COMMENTS_TORCH_THREADS": str(args.fanout_e2e_threads or 1),
+        "COMMENTS_MAX_SOCKETS_PER_IP": "0",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "COMMENTS_SCORING": args.fanout_e2e_scoring,
+    }
+    server = await start_node("e2e", folder, env, timeout=E2E_START_TIMEOUT_S)
     stack.push_async_callback(server.stop)
+    if args.fanout_e2e_scoring == "workers":
+        # One `comments worker` in its own process: it scores, the node fans out.
+        context.progress("fanout: starting one scoring worker for the end-to-end node")
+        worker = await start_worker(folder, env)
+        stack.push_async_callback(worker.stop)
     loadgen = await LoadGen.start("loadgen for e2e")
     stack.push_async_callback(loadgen.stop)
     http = httpx.AsyncClient(base_url=server.url, timeout=60)
     stack.push_async_callback(http.aclose)
-    return NodeContender("e2e", server, loadgen, http, site=E2E_SITE)
+    e2e = NodeContender("e2e", server, loadgen, http, site=E2E_SITE)
+    e2e.env = env
+    return e2e
 
 
 class _Labels(Mapping[str, str]):
@@ -687,6 +723,10 @@ class _Labels(Mapping[str, str]):
         "e2e_classifier_in_path": "1: the e2e figures had the full-size classifier in the path",
         "e2e_lost": "end-to-end node: messages never delivered",
         "e2e_scoring_mean_ms": "end-to-end node: mean time to score a comment, ms",
+        "e2e_floor_scoring_ms": "floor: one comment scored alone, same backend, ms",
+        "e2e_floor_fanout_ms": "floor: one message by bare websockets to the same sockets, p99, ms",
+        "e2e_floor_ms": "floor: the sum, ms",
+        "e2e_p99_over_floor": "end-to-end p99 / floor",
         "rss_per_socket_kb": "ours, server memory per idle socket, kB",
         "fanout_sockets_held": "ours, sockets open at the largest size",
     }

@@ -112,6 +112,24 @@ async def start_node(
             await asyncio.sleep(0.1)
 
 
+async def start_worker(folder: Path, env: dict[str, str]) -> Process:
+    """``comments worker`` (scores for nodes with ``COMMENTS_SCORING=workers``)."""
+    log = folder / f"worker-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "comments",
+            "worker",
+            env={**os.environ, **env},
+            cwd=folder,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    return Process("worker", proc, log)
+
+
 async def start_baseline(kind: str, folder: Path, redis_url: str, channel: str) -> Server:
     """A baseline server (:mod:`comments.bench.baselines`), once it accepts connections."""
     server = await _spawn(

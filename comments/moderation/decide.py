@@ -15,12 +15,23 @@ from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
 from comments.moderation import normalise, policy
+from comments.moderation.ranking import stored_risk
 from comments.observability.metrics import Metrics
 from comments.scoring.queue import Dispatcher
 from comments.scoring.scorer import Scorer
 from comments.sites import Site, SiteCache
 from comments.store import Store
-from comments.store.review import SHADOW_REASON, ReviewStore
+from comments.store.review import SHADOW_REASON, AuthorState, ReviewStore
+from comments.store.store import ArticleRow, EventRow
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a new post's checks read already: its article (None: not created yet) and
+    its author's state."""
+
+    article: ArticleRow | None
+    author: AuthorState
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,25 @@ class Decider:
             decided = await self.store.get_comment(comment.id) or comment
         self.metrics.posts.inc(decision=str(decided.status), code="")
         return decided
+
+    async def judge_new(
+        self, draft: Comment, site: Site, known: Known
+    ) -> tuple[Verdict, dict[str, float] | None]:
+        """A new post's decision before it is stored (scoring on this process): the
+        verdict and the scores, for ``Store.create_comment`` to write in the same
+        transaction as the comment, its seq and its event. Fail closed as ``decide``: no
+        score holds it (``unscored``)."""
+        scores = await self.scorer.score_all(self.pieces(draft.body, site))
+        return await self.verdict(draft, site, scores, known=known), scores
+
+    async def announce_new(self, comment: Comment, event: EventRow | None) -> Comment:
+        """After ``judge_new``'s decision is stored: the broadcast, the moderators' queue."""
+        if event is not None:
+            self.hub.publish(comment.site, comment.article, event)
+        if comment.status in (Status.HELD, Status.SHADOWED):
+            await self.queue(comment.id, comment.site)
+        self.metrics.posts.inc(decision=str(comment.status), code="")
+        return comment
 
     async def _decide_by_worker(self, comment: Comment, site: Site) -> Comment | None:
         assert self.dispatcher is not None
@@ -130,6 +160,7 @@ class Decider:
             only_unscored=rescoring,
             values={
                 "scores": json.dumps(scores or {}),
+                "risk": stored_risk(scores, site.settings["thresholds"]),
                 "reasons": json.dumps(reasons),
                 "unscored": unscored,
             },
@@ -151,12 +182,25 @@ class Decider:
             self.feed.publish(site, {"type": "queue.added", "item": item.to_json()})
 
     async def verdict(
-        self, comment: Comment, site: Site, scores: dict[str, float] | None
+        self,
+        comment: Comment,
+        site: Site,
+        scores: dict[str, float] | None,
+        *,
+        known: Known | None = None,
     ) -> Verdict:
         """What the policy makes of ``comment`` (its body as it stands) with ``scores``,
-        for its author and article as they are now: a new post's or an edit's."""
-        article = await self.store.get_article(comment.site, comment.article)
-        author = await self.review.author_state(comment.site, comment.author.id)
+        for its author and article as they are now: a new post's or an edit's.
+
+        ``known``: the article and author as the caller read them a moment ago (a new
+        post's checks), so they are not read twice."""
+        if known is not None:
+            article, author = known.article, known.author
+        else:
+            article = await self.store.get_article(comment.site, comment.article)
+            author = await self.review.author_state(
+                comment.site, comment.author.id, besides=comment.id
+            )
         decision = policy.decide(
             policy.SitePolicy(
                 thresholds=site.settings["thresholds"],
@@ -203,7 +247,11 @@ class Decider:
         if self.dispatcher is None and self.scorer.usable:
             scores = await self.scorer.score(comment.body)
             if scores:
-                await self.store.set_scores(comment.id, scores)
+                site = await self.sites.get(comment.site)
+                thresholds = site.settings["thresholds"] if site is not None else {}
+                await self.store.set_scores(
+                    comment.id, scores, risk=stored_risk(scores, thresholds)
+                )
         item = await self.review.item(comment.id)
         if item is not None:
             self.feed.publish(comment.site, {"type": "queue.added", "item": item.to_json()})

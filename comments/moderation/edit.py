@@ -17,6 +17,7 @@ from comments.infra.ratelimit import RateLimiter
 from comments.live.hub import Hub
 from comments.models import Author, Comment, Status, utcnow
 from comments.moderation.decide import Decider
+from comments.moderation.ranking import stored_risk
 from comments.moderation.submit import check_content
 from comments.observability.metrics import Metrics
 from comments.sites import Site
@@ -64,7 +65,7 @@ class Editing:
         Raises:
             Refused: ``not_found``, ``forbidden`` (someone else's),
                 ``edit_window_closed``, ``conflict`` (not published, or changed
-                meanwhile), ``banned``, ``banned_word``, ``rate_limited``.
+                meanwhile), ``closed``, ``banned``, ``banned_word``, ``rate_limited``.
         """
         current = await self.store.get_comment(comment_id)
         if (
@@ -89,6 +90,10 @@ class Editing:
             )
         if current.status not in EDITABLE:
             raise Conflict(current, "only a published comment can be edited")
+        # A closed thread is closed to changes too, not only to new comments.
+        thread = await self.store.get_article(site.slug, article)
+        if thread is not None and thread.closed:
+            raise Refused(Code.CLOSED, "this article is closed for comments")
         state = await self.review.author_state(site.slug, author.id)
         if state.banned:
             raise Refused(Code.BANNED, "you can no longer comment on this site")
@@ -116,6 +121,7 @@ class Editing:
             to,
             {
                 "scores": json.dumps(scores or {}),
+                "risk": stored_risk(scores, site.settings["thresholds"]),
                 "reasons": json.dumps(verdict.reasons),
                 "unscored": verdict.unscored and to is Status.HELD,
             },
@@ -125,7 +131,9 @@ class Editing:
             raise Conflict(now or current, "this comment changed meanwhile; reload it")
         if edited.event is not None:
             self.hub.publish(site.slug, article, edited.event)
-        if to in (Status.HELD, Status.SHADOWED) and to is not current.status:
+        if to in (Status.HELD, Status.SHADOWED):
+            # A shadowed comment is in the queue already: sent again, so that no
+            # moderator approves its new text from a view of the old one.
             await self.decider.queue(comment_id, site.slug)
         return edited.comment
 

@@ -284,7 +284,15 @@ class Normalised:
 
 def normalise(text: str, known: Lexicon | None = None) -> Normalised:
     """Read ``text`` as words; see the module's docstring for what is undone."""
-    known = known or lexicon()
+    return _normalise(text, known or lexicon())
+
+
+# A post reads its body three times (banned words, the policy, the classifier's pieces)
+# and every suspect phrase of its site each time: ~30 normalisations per post, the
+# largest CPU cost of posting after the database. The result is immutable; the lexicon
+# is the same cached object from one call to the next, so a hit costs a hash.
+@lru_cache(maxsize=512)
+def _normalise(text: str, known: Lexicon) -> Normalised:
     folded, origin = _fold_with_origin(text)
     tokens = _join_letters(list(_tokens(folded, origin, known)), text, known)
     return Normalised(text, tuple(tokens), _rebuild(text, tokens))

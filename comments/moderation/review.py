@@ -8,7 +8,7 @@ and the other gets 409 with the current comment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,25 +16,12 @@ from comments.errors import Code, Conflict, Refused
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.models import Comment, Status
-from comments.moderation import policy
 from comments.sites import Site
 from comments.store import Store, article_pages
+from comments.store.queue import QueuePage, queue_page
 from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
-
-
-def sort_queue(items: list[ReviewItem], site: Site) -> list[ReviewItem]:
-    """Riskiest first; comments without scores (classifier away) before all; comments
-    of shadow-banned authors (seen by nobody but their author) after the rest."""
-    thresholds = site.settings["thresholds"]
-    return sorted(
-        items,
-        key=lambda i: (
-            i.comment.status is Status.SHADOWED,
-            policy.queue_key(policy.risk(i.scores or None, thresholds)),
-        ),
-    )
 
 
 _OUTCOME = {"approve": Status.PUBLISHED, "reject": Status.REJECTED}
@@ -61,14 +48,25 @@ class Reviewing:
         check_scope(moderator, item.comment.article)
         return item
 
-    async def queue(self, site: Site, scopes: Sequence[str] = ()) -> list[ReviewItem]:
-        items = await self.review.queue(
+    async def queue(
+        self,
+        site: Site,
+        *,
+        limit: int = QUEUE_LIMIT,
+        cursor: tuple[float, str] | None = None,
+        only: str = "all",
+        prefixes: list[str] | None = None,
+    ) -> QueuePage:
+        """A page of the queue by stored risk (comments.store.queue)."""
+        return await queue_page(
+            self.store,
             site.slug,
             reports_before_review=int(site.settings["reports_before_review"]),
-            limit=QUEUE_LIMIT,
-            scopes=scopes,
+            limit=limit,
+            cursor=cursor,
+            only=only,
+            prefixes=prefixes,
         )
-        return sort_queue(items, site)
 
     async def approve(
         self, moderator: Moderator, comment_id: str, expected: str | None = None

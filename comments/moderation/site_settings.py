@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from comments.moderation.ranking import stored_risk
 from comments.sites import (
     BOOL_KEYS,
     DEFAULTS,
@@ -20,6 +21,7 @@ from comments.sites import (
     redacted,
 )
 from comments.store import Store
+from comments.store.queue import rerank
 from comments.store.review import ReviewStore
 
 #: What the settings page may change: everything but secrets.
@@ -93,4 +95,7 @@ async def change(
     }
     if diff:
         await review.audit(slug, actor, "settings", f"site:{slug}", diff)
+    if "thresholds" in diff:  # the queue's order (stored risk) follows them
+        thresholds = merged(updated)["thresholds"]
+        await rerank(store, slug, lambda scores: stored_risk(scores, thresholds))
     return shown(updated)

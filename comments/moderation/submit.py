@@ -15,13 +15,14 @@ from comments.infra.ratelimit import RateLimiter
 from comments.live.hub import Hub
 from comments.models import Author, Comment, Status, format_time, utcnow
 from comments.moderation import policy, quiet_hours
-from comments.moderation.decide import Decider
+from comments.moderation.decide import Decider, Known
 from comments.moderation.networks import NetworkKeys
+from comments.moderation.ranking import stored_risk
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store import Store
-from comments.store.review import NETWORK_SHADOW_REASON, SHADOW_REASON, ReviewStore
-from comments.store.store import NotFound
+from comments.store.review import NETWORK_SHADOW_REASON, SHADOW_REASON, AuthorState, ReviewStore
+from comments.store.store import ArticleRow, NotFound
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
 
@@ -131,6 +132,9 @@ class Posting:
                 ``rate_limited``.
         """
         shadow, reason = False, SHADOW_REASON
+        # A guest posting for the first time has no state yet: nothing banned, nothing
+        # approved.
+        state = AuthorState(exists=False, banned=False, has_approved_comment=False)
         if author is not None:
             state = await self.review.author_state(sub.site.slug, author.id)
             if state.banned:
@@ -164,6 +168,10 @@ class Posting:
             await self.limiter.hit(_author_key(author), _per_author(sub.site))
         elif not author.is_guest:
             await self.store.upsert_sso_author(sub.site.slug, author)  # first post, or new name
+        if not shadow and self.decider.dispatcher is None:
+            # Scored here: decided before it is stored, then written with its seq and
+            # event in one transaction (nothing unclassified is ever stored published).
+            return await self._submit_decided(sub, author, network, guest_token, article, state)
         try:
             comment, _ = await self.store.create_comment(
                 site=sub.site.slug,
@@ -181,6 +189,49 @@ class Posting:
             await self.decider.shadowed(comment)
             return Submitted(comment=comment, guest_token=guest_token)
         decided = await self.decider.first_decision(comment, sub.site)
+        return Submitted(comment=decided, guest_token=guest_token)
+
+    async def _submit_decided(
+        self,
+        sub: Submission,
+        author: Author,
+        network: str | None,
+        guest_token: str | None,
+        article: ArticleRow | None,
+        state: AuthorState,
+    ) -> Submitted:
+        draft = Comment(
+            id="",
+            site=sub.site.slug,
+            article=sub.article,
+            parent=sub.parent,
+            author=author,
+            body=sub.body,
+            status=Status.PENDING,
+            seq=None,
+            created_at=utcnow(),
+        )
+        verdict, scores = await self.decider.judge_new(
+            draft, sub.site, Known(article=article, author=state)
+        )
+        try:
+            comment, event = await self.store.create_comment(
+                site=sub.site.slug,
+                article=sub.article,
+                author=author,
+                body=sub.body,
+                parent=sub.parent,
+                network_key=network,
+                status=verdict.status,
+                reasons=verdict.reasons,
+                scores=scores or {},
+                unscored=verdict.unscored,
+                # The queue's order (comments.store.queue), stored with the decision.
+                risk=stored_risk(scores, sub.site.settings["thresholds"]),
+            )
+        except NotFound:  # the parent left between the check and the write
+            raise unknown_parent() from None
+        decided = await self.decider.announce_new(comment, event)
         return Submitted(comment=decided, guest_token=guest_token)
 
     async def delete_own(

@@ -216,11 +216,20 @@
 
   function count(s, ch) { return s.split(ch).length - 1; }
 
-  function safeHref(raw) {
+  function safeUrl(raw) {
     var u;
     try { u = new URL(raw); } catch (e) { return null; }
     if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return null;
-    return u.href;
+    // https://bank.example@evil.example opens evil.example: user info only misleads.
+    if (u.username || u.password) return null;
+    return u;
+  }
+
+  // What a link shows: what was typed when its host reads as the browser reads it, or
+  // else the destination itself (IDN homographs, full-width dots, numeric hosts).
+  function label(raw, u) {
+    var typed = raw.replace(/^https?:\/\//i, '').split(/[\/?#]/)[0].toLowerCase();
+    return typed === u.host ? raw : u.href;
   }
 
   function shorten(raw) {
@@ -239,15 +248,16 @@
       // A closing parenthesis is the URL's own when it opened one (Wikipedia's links).
       var rest = trail ? trail[0] : '';
       while (rest.charAt(0) === ')' && count(raw, '(') > count(raw, ')')) { raw += ')'; rest = rest.slice(1); }
-      var href = safeHref(raw);
-      if (!href) continue;
+      var u = safeUrl(raw);
+      if (!u) continue;
       if (m.index > last) node.appendChild(document.createTextNode(text.slice(last, m.index)));
       var a = document.createElement('a');
-      a.href = href;
+      a.href = u.href;
       a.rel = 'nofollow ugc noopener noreferrer';
       a.target = '_blank';
-      a.textContent = shorten(raw);
-      if (a.textContent !== raw) a.title = raw;
+      var shown = label(raw, u);
+      a.textContent = shorten(shown);
+      if (a.textContent !== raw) a.title = shown;
       node.appendChild(a);
       last = m.index + raw.length;
       URL_RE.lastIndex = last;

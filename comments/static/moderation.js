@@ -579,6 +579,9 @@
         act.appendChild(el('span', 'action ' + entry.action, entry.action));
         tr.appendChild(act);
         var target = el('td', 'target', entry.target);
+        // docs/api.md: "about" names what the target is (excerpt, article title).
+        var about = entry.about;
+        if (about && about.excerpt) target.appendChild(el('div', 'about muted', '“' + about.excerpt + '”'));
         var page = entry.detail || {};
         if (page.article_title || page.article_url) {
           // The article decided on, by its title, linked to its page where known.
@@ -587,6 +590,8 @@
           if (link.tagName === 'A') { link.href = page.article_url; link.target = '_blank'; link.rel = 'noopener noreferrer'; }
           target.appendChild(el('br'));
           target.appendChild(link);
+        } else if (about && (about.title || about.article)) {
+          target.appendChild(el('div', 'about muted', about.title || about.article));
         }
         tr.appendChild(target);
         tr.appendChild(el('td', 'muted', describe(entry.detail)));

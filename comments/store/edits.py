@@ -91,6 +91,13 @@ class EditStore:
                 event = await self.store._append_event(
                     conn, art_id.id, seq, EventType.EDITED, current.id, edited_event(seq, edited)
                 )
+                await self.store.outbox.enqueue(
+                    conn,
+                    current.site,
+                    "comment.edited",
+                    current.article,
+                    {"comment": edited.to_json()},
+                )
                 return Edited(comment=edited, event=event)
             event = await self.store.withdraw(conn, art_id.id, current)
             # Out of the stream: no seq, but a shadowed comment keeps its place for its
@@ -99,6 +106,7 @@ class EditStore:
             await conn.execute(
                 sa.update(comments).where(comments.c.id == current.id).values(seq=seq_now)
             )
+            await self.store._notify(conn, replace(edited, seq=None))  # held or rejected
             return Edited(comment=replace(edited, seq=seq_now), event=event)
 
     async def versions(self, comment_id: str) -> list[Version]:

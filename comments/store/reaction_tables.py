@@ -15,3 +15,13 @@ reactions = sa.Table(
     sa.Column("author_id", sa.String(200), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Per article: bumped in every transaction that changes a like (likes move no seq). The
+# read cache's key holds it with last_seq, so a cached page never shows an old count;
+# the live count frames carry it, so nodes keep the newest count whatever the order.
+reaction_versions = sa.Table(
+    "reaction_versions",
+    metadata,
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)

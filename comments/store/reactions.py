@@ -6,6 +6,7 @@ always equals the likes stored; the primary key makes repeating a like a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comments.models import Status, utcnow
-from comments.store.reaction_tables import reactions
+from comments.store.reaction_tables import reaction_versions, reactions
 from comments.store.store import Store
 from comments.store.tables import articles, authors, comments
 
@@ -24,6 +25,9 @@ class Reacted:
 
     reactions: int
     reacted: bool
+    # The article's reaction version after a change that counted; None when nothing
+    # changed publicly (a repeat, or a shadow-banned reader): no live frame then.
+    version: int | None = None
 
 
 class ReactionStore:
@@ -41,7 +45,7 @@ class ReactionStore:
         async with self.store._write() as conn:
             row = (
                 await conn.execute(
-                    sa.select(comments.c.reactions)
+                    sa.select(comments.c.reactions, articles.c.id.label("article_id"))
                     .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
                     .where(
                         comments.c.id == comment_id,
@@ -56,25 +60,54 @@ class ReactionStore:
             if await self._shadowed(conn, author_id):
                 return Reacted(reactions=row.reactions + int(like), reacted=like)
             mine = reactions.c.comment_id == comment_id, reactions.c.author_id == author_id
-            had = (await conn.execute(sa.select(reactions.c.author_id).where(*mine))).first()
-            if like and had is None:
-                await conn.execute(
-                    sa.insert(reactions).values(
-                        comment_id=comment_id, author_id=author_id, created_at=utcnow()
-                    )
+            # Row counts, not a look first: two requests of one reader at once count once.
+            if like:
+                added = self.store._insert(reactions).values(
+                    comment_id=comment_id, author_id=author_id, created_at=utcnow()
                 )
-                delta = 1
-            elif not like and had is not None:
-                await conn.execute(sa.delete(reactions).where(*mine))
-                delta = -1
+                added = added.on_conflict_do_nothing(index_elements=["comment_id", "author_id"])
+                delta = (await conn.execute(added)).rowcount
             else:
+                delta = -(await conn.execute(sa.delete(reactions).where(*mine))).rowcount
+            if delta == 0:
                 return Reacted(reactions=row.reactions, reacted=like)
-            await conn.execute(
-                sa.update(comments)
-                .where(comments.c.id == comment_id)
-                .values(reactions=comments.c.reactions + delta)
+            # The count as updated (RETURNING), not as read above: likes of other readers
+            # may have committed in between; the row lock orders them.
+            count = (
+                await conn.execute(
+                    sa.update(comments)
+                    .where(comments.c.id == comment_id)
+                    .values(reactions=comments.c.reactions + delta)
+                    .returning(comments.c.reactions)
+                )
+            ).scalar_one()
+            # Same transaction: no cached page keyed before this like outlives it, and
+            # the version orders the counts the live frames carry.
+            bump = self.store._insert(reaction_versions).values(
+                article_id=row.article_id, version=1
             )
-            return Reacted(reactions=row.reactions + delta, reacted=like)
+            bump = bump.on_conflict_do_update(
+                index_elements=["article_id"],
+                set_={"version": reaction_versions.c.version + 1},
+            ).returning(reaction_versions.c.version)
+            version = int((await conn.execute(bump)).scalar_one())
+            return Reacted(reactions=int(count), reacted=like, version=version)
+
+    async def marks(self, site: str, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Each existing article's ``(last_seq, reactions_version)``: what a cached page
+        of it depends on (comments.web.cached_reads), in one indexed query."""
+        if not keys:
+            return {}
+        async with self.store._read() as conn:
+            joined = articles.outerjoin(
+                reaction_versions, reaction_versions.c.article_id == articles.c.id
+            )
+            rows = await conn.execute(
+                sa.select(articles.c.key, articles.c.last_seq, reaction_versions.c.version)
+                .select_from(joined)
+                .where(articles.c.site == site, articles.c.key.in_(list(keys)))
+            )
+            return {r.key: (r.last_seq, r.version or 0) for r in rows}
 
     async def banned(self, author_id: str) -> bool:
         """A reader under an open (not shadow) ban: refused outright."""

@@ -382,7 +382,11 @@ class ReviewStore:
 
     # -- authors ----------------------------------------------------------------------
 
-    async def author_state(self, site: str, author_id: str) -> AuthorState:
+    async def author_state(
+        self, site: str, author_id: str, *, besides: str | None = None
+    ) -> AuthorState:
+        """``besides``: a comment that does not count as approved (the one being decided:
+        an edited comment does not vouch for its own new text)."""
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
@@ -401,6 +405,7 @@ class ReviewStore:
                     .where(
                         comments.c.author_id == author_id,
                         comments.c.status == Status.PUBLISHED,
+                        *([] if besides is None else [comments.c.id != besides]),
                     )
                     .limit(1)
                 )
@@ -493,6 +498,13 @@ class ReviewStore:
                 by=by,
                 at=now,
                 networks=len(keys),
+            )
+            await self.store.outbox.enqueue(
+                conn,
+                site,
+                "author.banned",
+                f"author:{row.id}",
+                {"site": site, "ban": new.to_json()},
             )
         return old, new
 
@@ -635,7 +647,25 @@ class ReviewStore:
             else:  # this reader reported it before: the count is unchanged
                 counted = sa.select(comments.c.reports).where(comments.c.id == comment_id)
             count = (await conn.execute(counted)).scalar_one()
+            if inserted.rowcount:
+                await self._report_created(conn, comment_id, reason, int(count))
         return int(count)
+
+    async def _report_created(self, conn: Any, comment_id: str, reason: str, count: int) -> None:
+        """The ``report.created`` webhook message (the reporter is not named)."""
+        row = (
+            await conn.execute(
+                sa.select(comments.c.site, articles.c.key)
+                .join(articles, articles.c.id == comments.c.article_id)
+                .where(comments.c.id == comment_id)
+            )
+        ).one()
+        data = {
+            "report": {"comment": comment_id, "site": row.site, "article": row.key},
+            "reason": reason,
+            "reports": count,
+        }
+        await self.store.outbox.enqueue(conn, row.site, "report.created", row.key, data)
 
     async def clear_reports(self, comment_id: str) -> bool:
         """Forget a published comment's reports; False when it had none (any more)."""
@@ -658,6 +688,8 @@ class ReviewStore:
     # -- queue ------------------------------------------------------------------------
 
     async def item(self, comment_id: str) -> ReviewItem | None:
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         async with self.store._read() as conn:
             row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
         return None if row is None else _item(row)

@@ -36,6 +36,7 @@ from comments.models import (
     removed_event,
     utcnow,
 )
+from comments.store.outbox import Outbox
 from comments.store.tables import articles, authors, comments, events, server_secrets, sites
 
 
@@ -150,6 +151,8 @@ class Store:
         # SQLite allows one writer; queueing writers here is cheaper than letting them
         # spin on SQLITE_BUSY. PostgreSQL serialises on the article row instead.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # Webhook messages, written in the changes' own transactions.
+        self.outbox = Outbox()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -359,6 +362,8 @@ class Store:
             return await self._get_comment(conn, comment_id)
 
     async def _get_comment(self, conn: AsyncConnection, comment_id: str) -> Comment | None:
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         row = (
             await conn.execute(
                 sa.select(*_comment_columns())
@@ -399,10 +404,17 @@ class Store:
         status: Status = Status.PENDING,
         network_key: str | None = None,
         reasons: Sequence[str] = (),
+        scores: dict[str, float] | None = None,
+        unscored: bool = False,
+        risk: float | None = None,
     ) -> tuple[Comment, EventRow | None]:
         """Store a new comment; when ``status`` is PUBLISHED its event is written with it.
         A SHADOWED comment takes the article's current seq as its place (see
         ``list_published``), and no event.
+
+        One write transaction whatever the status (a post decided before it is stored
+        costs one round of: the article, its seq, the comment, the event). ``scores``
+        and ``unscored`` are the decision's columns (see ``Decider.apply_scores``).
 
         Raises:
             NotFound: ``parent`` is not a published comment of the same article (nor
@@ -423,6 +435,11 @@ class Store:
                 ).first()
                 if found is None:
                     raise NotFound(parent)
+            seq: int | None = None
+            if status is Status.PUBLISHED:
+                seq = await self._next_seq(conn, art.id)
+            elif status is Status.SHADOWED:
+                seq = art.last_seq
             comment = Comment(
                 id=new_id(),
                 site=site,
@@ -430,44 +447,65 @@ class Store:
                 parent=parent,
                 author=author,
                 body=body,
-                status=Status.PENDING,
-                seq=None,
+                status=status,
+                seq=seq,
                 created_at=now,
             )
-            await conn.execute(
-                sa.insert(comments).values(
-                    id=comment.id,
-                    site=site,
-                    article_id=art.id,
-                    parent_id=parent,
-                    author_id=author.id,
-                    author_name=author.name,
-                    body=body,
-                    status=Status.PENDING,
-                    created_at=now,
-                    updated_at=now,
-                    network_key=network_key,
-                    reasons=json.dumps(list(reasons)) if reasons else None,
-                )
-            )
+            values: dict[str, Any] = {
+                "id": comment.id,
+                "site": site,
+                "article_id": art.id,
+                "parent_id": parent,
+                "author_id": author.id,
+                "author_name": author.name,
+                "body": body,
+                "status": status,
+                "seq": seq,
+                "created_at": now,
+                "updated_at": now,
+                "network_key": network_key,
+                "reasons": json.dumps(list(reasons)) if reasons else None,
+                "unscored": unscored,
+            }
+            if scores is not None:
+                values["scores"] = json.dumps(scores)
+            if risk is not None:
+                values["risk"] = risk
+            await conn.execute(sa.insert(comments).values(**values))
+            ev: EventRow | None = None
             if status is Status.PUBLISHED:
-                published, ev = await self._publish(conn, art.id, comment)
-                return published, ev
-            if status is Status.SHADOWED:
-                await self._set_status(conn, comment.id, status, art.last_seq)
-                return _replace(comment, status=status, seq=art.last_seq), None
-            if status is not Status.PENDING:
-                await self._set_status(conn, comment.id, status)
-                comment = _replace(comment, status=status)
-            return comment, None
+                assert seq is not None
+                ev = await self._append_event(
+                    conn,
+                    art.id,
+                    seq,
+                    EventType.PUBLISHED,
+                    comment.id,
+                    published_event(seq, comment),
+                )
+            await self._notify(conn, comment)
+            return comment, ev
 
-    async def set_scores(self, comment_id: str, scores: dict[str, float]) -> None:
+    async def _notify(self, conn: AsyncConnection, comment: Comment) -> None:
+        """The webhook message of a comment's new status (published, held, rejected)."""
+        if comment.status in (Status.PUBLISHED, Status.HELD, Status.REJECTED):
+            await self.outbox.enqueue(
+                conn,
+                comment.site,
+                f"comment.{comment.status}",
+                comment.article,
+                {"comment": comment.to_json()},
+            )
+
+    async def set_scores(
+        self, comment_id: str, scores: dict[str, float], *, risk: float | None = None
+    ) -> None:
         """Record a comment's scores without changing its state (shadowed comments)."""
         async with self._write() as conn:
             await conn.execute(
                 sa.update(comments)
                 .where(comments.c.id == comment_id)
-                .values(scores=json.dumps(scores))
+                .values(scores=json.dumps(scores), **({} if risk is None else {"risk": risk}))
             )
 
     async def _next_seq(self, conn: AsyncConnection, article_id: int) -> int:
@@ -543,6 +581,13 @@ class Store:
             sa.update(comments).where(comments.c.id == comment.id).values(removed_seq=comment.seq)
         )
         seq = await self._next_seq(conn, article_id)
+        await self.outbox.enqueue(
+            conn,
+            comment.site,
+            "comment.removed",
+            comment.article,
+            {"comment": {"id": comment.id, "site": comment.site, "article": comment.article}},
+        )
         return await self._append_event(
             conn, article_id, seq, EventType.REMOVED, comment.id, removed_event(seq, comment.id)
         )
@@ -617,6 +662,7 @@ class Store:
             ).scalar_one()
             if to is Status.PUBLISHED:
                 published, ev = await self._publish(conn, art_id, current)
+                await self._notify(conn, published)
                 return Change(comment=published, event=ev, previous=current.status)
             ev_row: EventRow | None = None
             if to is Status.SHADOWED:  # its place for its author: after the latest event
@@ -634,6 +680,7 @@ class Store:
             if current.status is Status.PUBLISHED:
                 ev_row = await self.withdraw(conn, art_id, current)
             await self._set_status(conn, comment_id, to)
+            await self._notify(conn, _replace(current, status=to, seq=None))
             return Change(
                 comment=_replace(current, status=to, seq=None),
                 event=ev_row,

@@ -15,6 +15,14 @@ metadata = sa.MetaData(
 
 UTCDateTime = sa.DateTime(timezone=True)
 
+# A comment without usable scores leads the moderation queue: its risk is this, above any
+# real one (scores are at most 1 and thresholds positive; real risks are capped below it).
+UNSCORED_RISK = 1e9
+UNSCORED_RISK_SQL = "1000000000"
+# What may be in a moderation queue; the queue query repeats it word for word so that both
+# databases use the partial index built on it.
+QUEUE_PREDICATE = "status IN ('held', 'shadowed') OR reports > 0"
+
 sites = sa.Table(
     "sites",
     metadata,
@@ -93,11 +101,23 @@ comments = sa.Table(
     sa.Column("removed_seq", sa.BigInteger, nullable=True),
     # Readers' likes (table reactions), counted in the transaction that adds or drops one.
     sa.Column("reactions", sa.Integer, nullable=False, server_default="0"),
+    # The moderation queue's order (comments.store.queue): the largest score ÷ threshold,
+    # stored when it is scored; UNSCORED_RISK (leads the queue) until then.
+    sa.Column("risk", sa.Float, nullable=False, server_default=UNSCORED_RISK_SQL),
     # Published pages are read by keyset on seq, both ways.
     sa.Index("ix_comments_article_seq", "article_id", "seq"),
     # Duplicate detection looks at one author's most recent comments.
     sa.Index("ix_comments_author_created", "author_id", "created_at"),
     sa.Index("ix_comments_site_status", "site", "status"),
+    # The queue pages by (risk, id) over this partial index: only what may be queued.
+    sa.Index(
+        "ix_comments_queue",
+        "site",
+        "risk",
+        "id",
+        postgresql_where=sa.text(QUEUE_PREDICATE),
+        sqlite_where=sa.text(QUEUE_PREDICATE),
+    ),
 )
 
 events = sa.Table(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comments.models import Author, Comment, EventType, Status, published_event, utcnow
 from comments.store.store import EventRow, Store
-from comments.store.tables import articles, authors, comments, events, imported
+from comments.store.tables import UNSCORED_RISK, articles, authors, comments, events, imported
 
 
 @dataclass(slots=True)
@@ -42,6 +42,7 @@ class NewComment:
     scores: dict[str, float] | None = None
     reasons: list[str] | None = None
     unscored: bool = False
+    risk: float = UNSCORED_RISK  # the moderation queue's order (comments.store.queue)
 
 
 @dataclass(slots=True)
@@ -151,6 +152,7 @@ class TransferStore:
                             "created_at": c.created_at,
                             "updated_at": now,
                             "unscored": c.unscored,
+                            "risk": c.risk,
                         }
                     )
                 written.append(Written(batch.key, last_event))

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from comments.models import AUTHOR_NAME_MAX, Status
 from comments.moderation import policy
+from comments.moderation.ranking import stored_risk
 from comments.scoring.scorer import Scorer
 from comments.sites import merged
 from comments.store import EventRow, Store
@@ -126,6 +127,7 @@ class Importer:
         self.scorer = scorer  # set with --moderate
         self.publish = publish
         self.spool: BodySpool  # a new one per run
+        self.thresholds: dict[str, float] = {}  # the site's, per run
 
     async def run(
         self,
@@ -163,6 +165,8 @@ class Importer:
         by_id = self._screen(posts, threads, keys, known, report)
         parents = self._parents(posts, by_id, known, report, site, source)
         importable = [p for p in posts if p.skip is None]
+        # The queue's order of what it holds (comments.moderation.ranking).
+        self.thresholds = dict(merged(stored)["thresholds"])
         decided = await self._moderate(importable, keys, threads, merged(stored), site)
         await self._write(importable, decided, parents, threads, keys, report, site, source)
         return report
@@ -399,6 +403,7 @@ class Importer:
             scores=scores,
             reasons=reasons,
             unscored=unscored,
+            risk=stored_risk(scores, self.thresholds),
         )
 
     def _body(self, post: Post) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,13 +20,17 @@ from comments.errors import Refused
 from comments.infra.broker import BrokerUnavailable
 from comments.node import Node
 from comments.observability.metrics import allowed, parse_allow
+from comments.server.gc_tuning import GcTuning
 from comments.settings import Settings
 from comments.store import StoreUnavailable
 from comments.web import (
     assets,
     edits,
+    feeds,
     live,
     metrics,
+    mod_console,
+    mod_search,
     mod_settings,
     moderation,
     openapi,
@@ -35,6 +38,7 @@ from comments.web import (
     public,
     reactions,
     reports,
+    webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
 
@@ -145,7 +149,8 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. Resources start in the lifespan, so importing builds nothing.
 
-    ``freeze_gc`` (``comments serve``): once started, hide every object alive then from
+    ``freeze_gc`` (``comments serve``; ``COMMENTS_GC_TUNING=0`` turns it off): apply
+    :mod:`comments.server.gc_tuning`. Once started, hide every object alive then from
     the garbage collector (:func:`gc.freeze`). They are the libraries, the model and the
     node's resources, which live as long as the process; a full collection walked some
     330,000 of them on a node with the bundled model, 0.24 s during which no socket was
@@ -157,15 +162,21 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = node or Node.build(settings)
         await svc.start()
+        tuning: GcTuning | None = None
         if freeze_gc:
             # Garbage cycles among these are never freed; they are bounded by what
-            # start-up made.
-            gc.collect()
-            gc.freeze()
+            # start-up made (and each interval's survivors: see gc_tuning).
+            tuning = GcTuning(
+                enabled=settings.gc_tuning, freeze_interval_s=settings.gc_freeze_interval_s
+            )
+            tuning.start()
         app.state.node = svc
+        app.state.gc_tuning = tuning
         try:
             yield {"node": svc}
         finally:
+            if tuning is not None:
+                await tuning.stop()
             await svc.stop()
 
     routes = [
@@ -177,9 +188,14 @@ def create_app(
         *edits.routes,
         *reactions.routes,
         *permalinks.routes,
+        *feeds.routes,
         *reports.routes,
         *moderation.routes,
         *mod_settings.routes,
+        *mod_console.routes,
+        *mod_search.routes,
+        *webhooks.routes,
+        *mod_console.last_routes,
         *live.routes,
         *assets.routes,
     ]

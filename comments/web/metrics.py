@@ -90,6 +90,19 @@ async def scrape(svc: Node) -> str:
     for state in CLASSIFIER_STATES:
         classifier.set(1 if status.state == state else 0, classifier=status.name, state=state)
 
+    cache = svc.read_cache
+    cache_hits = Counter("comments_read_cache_hits_total", "Anonymous reads answered from cache.")
+    cache_hits.inc(cache.hits)
+    cache_misses = Counter(
+        "comments_read_cache_misses_total", "Anonymous reads built because not in cache."
+    )
+    cache_misses.inc(cache.misses)
+    cache_evictions = Counter(
+        "comments_read_cache_evictions_total", "Cached answers dropped for the byte budget."
+    )
+    cache_evictions.inc(cache.evictions)
+    cache_bytes = Gauge("comments_read_cache_bytes", "Bytes of answers held in the read cache.")
+    cache_bytes.set(cache.size)
     return render(
         [
             *svc.metrics.own(),
@@ -101,6 +114,10 @@ async def scrape(svc: Node) -> str:
             publish_failures,
             limit_fallbacks,
             classifier,
+            cache_hits,
+            cache_misses,
+            cache_evictions,
+            cache_bytes,
         ]
     )
 

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from comments.live.pump import pump
 from comments.models import SITE_SLUG
+from comments.moderation.console import audit_about
 from comments.node import Node
 from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
@@ -23,6 +24,7 @@ from comments.web.mod_access import (
     require_author_in_scope,
     visible_entries,
 )
+from comments.web.mod_queue import queue_params
 from comments.web.writes import WRITE_METHODS, check_write, origin_allowed
 
 TICKET_TTL = timedelta(seconds=30)
@@ -75,10 +77,18 @@ async def get_queue(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     node = node_of(request)
-    items = await node.reviewing.queue(site, moderator.scopes)
+    limit, cursor, only = queue_params(request)
+    page = await node.reviewing.queue(
+        site, limit=limit, cursor=cursor, only=only, prefixes=list(moderator.scopes) or None
+    )
     # The console's banner while the bundled model scores (it misses threats and hate).
     return JSONResponse(
-        {"items": [i.to_json() for i in items], "classifier": node.scorer.console_status()}
+        {
+            "items": [i.to_json() for i in page.items],
+            "next": page.next,
+            "counts": page.counts,
+            "classifier": node.scorer.console_status(),
+        }
     )
 
 
@@ -223,6 +233,10 @@ async def get_audit(request: Request) -> JSONResponse:
     entries, nxt = await node_of(request).review.audit_log(
         site.slug, before=before, limit=min(limit, AUDIT_PAGE_MAX)
     )
+    # What each target names (comment excerpt, article title): the log without bare ids.
+    about = await audit_about(node_of(request).reviewing, site.slug, entries)
+    for entry in entries:
+        entry["about"] = about.get(entry["target"])
     # A scoped moderator's page may hold fewer entries; `next` pages on all the same.
     return JSONResponse({"entries": visible_entries(moderator, entries), "next": nxt})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX
+from comments.web.openapi_console import QUEUE_PARAMETERS, console_paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -165,6 +166,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# Cached anonymous reads (comments/web/cached_reads.py) answer If-None-Match.
+NOT_MODIFIED = {"description": "Not modified since the ETag sent (anonymous reads)"}
+
+
 def _asset(summary: str, media_type: str, *, etag: bool = True) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "The file", "content": {media_type: {}}}}
     if etag:
@@ -188,6 +193,26 @@ ASSETS: dict[str, Any] = {
         "The demo article with the widget (comments demo only)", "text/html", etag=False
     ),
 }
+
+
+def _feed(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Atom feed (comments/web/feeds.py): 200 with an ETag, 304 on If-None-Match."""
+    return {
+        "parameters": parameters,
+        "get": {
+            "summary": summary,
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "Atom 1.0: the latest 50 published comments",
+                    "content": {"application/atom+xml": {}},
+                },
+                "304": {"description": "Not modified since the ETag sent"},
+                "404": _error("Unknown site"),
+                "422": _error("Invalid article id"),
+            },
+        },
+    }
 
 
 def document() -> dict[str, Any]:
@@ -217,6 +242,7 @@ def document() -> dict[str, Any]:
                     },
                     "A page of comments",
                 ),
+                "304": NOT_MODIFIED,
                 **ERRORS,
             },
         },
@@ -257,6 +283,11 @@ def document() -> dict[str, Any]:
         },
         "paths": {
             **ASSETS,
+            **_webhook_paths(),
+            "/feeds/sites/{site}.atom": _feed("A site's latest comments, as Atom", [SITE]),
+            "/feeds/sites/{site}/articles/{article}.atom": _feed(
+                "An article's latest comments, as Atom", [SITE, ARTICLE]
+            ),
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -314,6 +345,7 @@ def document() -> dict[str, Any]:
             **_thread_paths(),
             **_reaction_paths(),
             **_roles_paths(),
+            **console_paths(),
             "/api/v1/sites/{site}/articles/{article}/comments/{id}/report": {
                 "parameters": [SITE, ARTICLE, COMMENT_ID],
                 "post": {
@@ -361,6 +393,7 @@ def document() -> dict[str, Any]:
                             },
                             "Published comments per article",
                         ),
+                        "304": NOT_MODIFIED,
                         **ERRORS,
                     },
                 },
@@ -398,11 +431,19 @@ def document() -> dict[str, Any]:
                 "parameters": [SITE],
                 "get": {
                     "security": BEARER,
+                    "parameters": QUEUE_PARAMETERS,
                     "responses": {
                         "200": _json(
                             {
                                 "type": "object",
-                                "properties": {"items": {"type": "array", "items": _ref("Item")}},
+                                "properties": {
+                                    "items": {"type": "array", "items": _ref("Item")},
+                                    "next": {"type": ["string", "null"]},
+                                    "counts": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                },
                             },
                             "Held and reported comments, riskiest first",
                         ),
@@ -854,4 +895,83 @@ def _reaction_paths() -> dict[str, Any]:
             "put": operation("Like a comment (idempotent)"),
             "delete": operation("Stop liking a comment (idempotent)"),
         }
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    """A site's webhooks and delivery log, for its moderators (read only)."""
+    hook = {
+        "type": "object",
+        "required": ["id", "site", "url", "events"],
+        "properties": {
+            "id": {"type": "integer"},
+            "site": {"type": "string"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "rotating_until": {"type": ["string", "null"]},
+        },
+    }
+    delivery = {
+        "type": "object",
+        "required": ["id", "event", "status", "attempts"],
+        "properties": {
+            "id": {"type": "string"},
+            "event": {"type": "string"},
+            "order_key": {"type": "string"},
+            "status": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer"},
+            "last_status": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "string"},
+            "next_attempt_at": {"type": ["string", "null"]},
+            "done_at": {"type": ["string", "null"]},
+        },
+    }
+    hook_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+    }
+    return {
+        "/api/v1/moderation/sites/{site}/webhooks": {
+            "parameters": [SITE],
+            "get": {
+                "summary": "The site's webhooks (never their secrets)",
+                "security": BEARER,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"webhooks": {"type": "array", "items": hook}},
+                        },
+                        "The webhooks",
+                    ),
+                    **MOD_ERRORS,
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/v1/moderation/sites/{site}/webhooks/{id}/deliveries": {
+            "parameters": [SITE, hook_id],
+            "get": {
+                "summary": "A webhook's latest deliveries, newest first",
+                "security": BEARER,
+                "parameters": [limit],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "webhook": hook,
+                                "deliveries": {"type": "array", "items": delivery},
+                            },
+                        },
+                        "The delivery log",
+                    ),
+                    **MOD_ERRORS,
+                    **ERRORS,
+                },
+            },
+        },
     }

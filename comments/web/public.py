@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from comments.errors import Refused
@@ -12,6 +12,7 @@ from comments.moderation.submit import Submission, check_content
 from comments.store import StoreUnavailable
 from comments.store.article_pages import keep_first
 from comments.web.article_pages import first_post_page
+from comments.web.cached_reads import cacheable, cached
 from comments.web.common import (
     VARY_IDENTITY,
     article_of,
@@ -35,6 +36,8 @@ from comments.web.writes import check_write
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
 COUNTS_MAX = 100
+# Orders whose first page changes only with the article's seq (reactions do not move it).
+CACHED_ORDERS = ("oldest", "newest")
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -57,7 +60,7 @@ def _cursor(request: Request, name: str) -> int | None:
     return value
 
 
-async def list_comments(request: Request) -> JSONResponse:
+async def list_comments(request: Request) -> Response:
     site = await site_of(request)
     article = article_of(request)
     order = request.query_params.get("order", "oldest")
@@ -70,23 +73,24 @@ async def list_comments(request: Request) -> JSONResponse:
         limit = PAGE_DEFAULT
     elif limit == 0:
         raise ApiError(422, "invalid_parameter", "limit must be at least 1")
+    limit = min(limit, PAGE_MAX)
+
+    async def document(viewer: str | None) -> tuple[dict[str, object], dict[str, int]]:
+        page = await node_of(request).store.list_published(
+            site.slug, article, newest_first=newest, cursor=cursor, limit=limit, viewer=viewer
+        )
+        comments = await with_tombstones(request, page.comments, newest=newest)
+        seq = page.latest_seq
+        doc: dict[str, object] = {"comments": comments, "next": page.next, "latest_seq": seq}
+        return doc, {article: page.latest_seq}
+
+    # First pages of the orders that only change with the article's seq (web/cached_reads).
+    if cursor is None and order in CACHED_ORDERS and cacheable(request):
+        params = (order, limit)
+        return await cached(request, site, "page", [article], params, lambda: document(None))
     viewer = await viewer_of(request, site)
-    page = await node_of(request).store.list_published(
-        site.slug,
-        article,
-        newest_first=newest,
-        cursor=cursor,
-        limit=min(limit, PAGE_MAX),
-        viewer=None if viewer is None else viewer.id,
-    )
-    return JSONResponse(
-        {
-            "comments": await with_tombstones(request, page.comments, newest=newest),
-            "next": page.next,
-            "latest_seq": page.latest_seq,
-        },
-        headers=_identity_headers(request),
-    )
+    doc, _ = await document(None if viewer is None else viewer.id)
+    return JSONResponse(doc, headers=_identity_headers(request))
 
 
 def _identity_headers(request: Request) -> dict[str, str]:
@@ -192,7 +196,7 @@ async def delete_comment(request: Request) -> JSONResponse:
     return JSONResponse({"id": comment.id, "deleted": True})
 
 
-async def counts(request: Request) -> JSONResponse:
+async def counts(request: Request) -> Response:
     site = await site_of(request)
     keys = list(dict.fromkeys(request.query_params.getlist("article")))
     if len(keys) > COUNTS_MAX:
@@ -203,6 +207,12 @@ async def counts(request: Request) -> JSONResponse:
             "invalid_article",
             f"an article id has 1 to {ARTICLE_MAX} characters, none of them NUL",
         )
+    if cacheable(request):
+
+        async def anonymous() -> tuple[dict[str, object], dict[str, int]]:
+            return {"counts": await node_of(request).store.counts(site.slug, keys, None)}, {}
+
+        return await cached(request, site, "counts", keys, (), anonymous)
     viewer = await viewer_of(request, site)
     found = await node_of(request).store.counts(
         site.slug, keys, None if viewer is None else viewer.id
@@ -210,7 +220,7 @@ async def counts(request: Request) -> JSONResponse:
     return JSONResponse({"counts": found}, headers=_identity_headers(request))
 
 
-async def thread(request: Request) -> JSONResponse:
+async def thread(request: Request) -> Response:
     # One route for both methods, so that a 405 names both in its Allow header.
     return await (post_comment if request.method == "POST" else list_comments)(request)
 

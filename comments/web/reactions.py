@@ -44,6 +44,10 @@ async def reaction(request: Request) -> JSONResponse:
     )
     if done is None:
         raise ApiError(404, "not_found", "no such published comment")
+    if done.version is not None:  # counted: open pages get the count, coalesced
+        svc.hub.publish_like(
+            site.slug, article, request.path_params["id"], done.reactions, done.version
+        )
     return JSONResponse({"reactions": done.reactions, "reacted": done.reacted})
 
 

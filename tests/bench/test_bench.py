@@ -96,14 +96,19 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    every = ("scoring", "fanout", "reading", "ingest", "importing")
+    every = ("scoring", "fanout", "reading", "ingest", "importing", "moderation", "gc")
     done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
 
 
-@pytest.mark.parametrize(("feed", "e2e"), [("peer", "onnx"), ("api", "off")])
-def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: str) -> None:
+@pytest.mark.parametrize(
+    ("feed", "e2e", "scoring"),
+    [("peer", "onnx", "inline"), ("api", "off", "inline"), ("peer", "onnx", "workers")],
+)
+def test_quick_fanout_benchmark_prints_figures(
+    tmp_path: Path, feed: str, e2e: str, scoring: str
+) -> None:
     # Three servers (four with the end-to-end node, on the tiny model), a few hundred
     # sockets each, short phases: the plumbing, not the speed.
     done = bench(
@@ -114,7 +119,7 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: s
         "--json",
         "--fanout-feed",
         feed,
-        *("--fanout-e2e", e2e, "--model-size", "tiny"),
+        *("--fanout-e2e", e2e, "--model-size", "tiny", "--fanout-e2e-scoring", scoring),
         *("--fanout-sockets", "240,120", "--fanout-burst", "10", "--fanout-rate", "20"),
         *("--fanout-steady-seconds", "0.5", "--fanout-rounds", "1", "--fanout-redis", REDIS_URL),
     )
@@ -152,7 +157,13 @@ def test_quick_fanout_benchmark_prints_figures(tmp_path: Path, feed: str, e2e: s
     else:  # every comment POSTed to the end-to-end node was scored, shown, received
         assert report["e2e_classifier_in_path"] == 1
         assert report["e2e_lost"] == 0
-        assert is_positive(report["e2e_scoring_mean_ms"])
+        if scoring == "inline":  # a worker's scoring is not on the node's /metrics
+            assert is_positive(report["e2e_scoring_mean_ms"])
+        # The floor, measured in the same run: one lone score plus one bare broadcast.
+        for key in ("e2e_floor_scoring_ms", "e2e_floor_fanout_ms", "e2e_p99_over_floor"):
+            assert is_positive(report[key]), key
+        floor = report["e2e_floor_scoring_ms"] + report["e2e_floor_fanout_ms"]
+        assert report["e2e_floor_ms"] == pytest.approx(floor)
     if feed == "api":  # comments POSTed to the node: how fast it took them
         assert is_positive(report["fanout_ours_240_posts_per_s"])
     else:
@@ -215,3 +226,17 @@ def test_quick_ingest_benchmark_prints_figures(tmp_path: Path, database: str) ->
         "ingest_refusals_per_s",
     ):
         assert is_positive(report[key]), key
+
+
+def test_quick_gc_benchmark_reports_the_longest_pause(tmp_path: Path) -> None:
+    # A few hundred sockets churning for two seconds: the plumbing, not the pause.
+    done = bench(
+        tmp_path,
+        *("--quick", "--only", "gc", "--json", "--gc-sockets", "300", "--gc-seconds", "2"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["gc"] and report["failed"] == []
+    assert is_positive(report["gc_max_pause_ms"]) and report["gc_collections"] >= 1
+    assert report["gc_sockets"] == 300 and is_positive(report["gc_churn_per_s"])
+    assert "gc_max_pause_ms_10k" not in report  # only a run that held 10,000 sockets

@@ -274,7 +274,7 @@ async def test_site_settings_and_moderator_names_from_the_command_line(
         assert await run_cli(monkeypatch, url, "moderator", "add", payload, "--site", "news") == 0
         token = capsys.readouterr().out.strip()
         me = await stack.http.get("/api/v1/moderation/me", headers=bearer(token))
-        assert me.json() == {"site": "news", "name": payload}
+        assert me.json() == {"site": "news", "name": payload, "role": "moderator", "scopes": []}
 
     for argv in (
         ("site", "add", PAYLOADS[4]),

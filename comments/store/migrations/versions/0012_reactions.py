@@ -1,7 +1,8 @@
-"""Reactions: the reactions table (one like per reader) and comments.reactions.
+"""Reactions: the reactions table (one like per reader), comments.reactions and
+reaction_versions (per article: the read cache's key for counts).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0012
+Revises: 0009
 Create Date: 2026-12-04
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0012"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -29,9 +30,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("comments") as batch:
         batch.add_column(sa.Column("reactions", sa.Integer, nullable=False, server_default="0"))
+    op.create_table(
+        "reaction_versions",
+        sa.Column("article_id", sa.Integer, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["article_id"], ["articles.id"], name="fk_reaction_versions_article_id_articles"
+        ),
+        sa.PrimaryKeyConstraint("article_id", name="pk_reaction_versions"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("reaction_versions")
     with op.batch_alter_table("comments") as batch:
         batch.drop_column("reactions")
     op.drop_table("reactions")

@@ -1,0 +1,1 @@
+"""Integrations: webhooks (and their delivery) for the sites' own systems."""

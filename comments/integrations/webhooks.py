@@ -1,0 +1,69 @@
+"""Webhook signing (Standard Webhooks) and the SSRF guard on their addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from standardwebhooks.webhooks import Webhook as Signer
+
+from comments.store.outbox import EVENTS
+
+
+class WebhookRefused(ValueError):
+    """The address is not one webhooks may be sent to."""
+
+
+def check_events(events: Sequence[str]) -> list[str]:
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise WebhookRefused(f"unknown event(s) {', '.join(unknown)}; known: {', '.join(EVENTS)}")
+    return sorted(set(events) or EVENTS)
+
+
+def sign_headers(secrets: Sequence[str], msg_id: str, at: datetime, body: str) -> dict[str, str]:
+    """The Standard Webhooks headers: one ``v1,<base64 HMAC-SHA256>`` per valid secret,
+    space-separated (a receiver accepts the message if any one matches)."""
+    signatures = " ".join(Signer(secret).sign(msg_id, at, body) for secret in secrets)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signatures,
+        "content-type": "application/json",
+    }
+
+
+def check_url_form(url: str) -> str:
+    """An absolute http(s) URL with a host; returns the host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookRefused(f"{url!r} is not an http:// or https:// URL")
+    if parts.username or parts.password:
+        raise WebhookRefused("webhook URLs may not carry credentials")
+    return parts.hostname
+
+
+async def check_destination(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs whose host resolves to loopback, link-local, private, reserved or
+    multicast addresses (any of them), unless the operator allows private ones
+    (COMMENTS_WEBHOOK_ALLOW_PRIVATE). Checked when a webhook is added and again before
+    each delivery, after DNS resolution (a name may be re-pointed later)."""
+    host = check_url_form(url)
+    if allow_private:
+        return
+    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise WebhookRefused(f"{host} does not resolve: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            raise WebhookRefused(
+                f"{host} resolves to {address}, a non-public address "
+                "(set COMMENTS_WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
+            )
