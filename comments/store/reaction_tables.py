@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from comments.store.tables import UTCDateTime, metadata
+from comments.store.tables import UTCDateTime, comments, metadata
 
 reactions = sa.Table(
     "reactions",
@@ -25,3 +25,6 @@ reaction_versions = sa.Table(
     sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id"), primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
+
+# order=top pages by keyset on (reactions, seq), newest first among equals.
+sa.Index("ix_comments_article_top", comments.c.article_id, comments.c.reactions, comments.c.seq)

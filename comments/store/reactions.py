@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from comments.models import Status, utcnow
+from comments.models import Comment, Status, utcnow
 from comments.store.reaction_tables import reaction_versions, reactions
-from comments.store.store import Store
+from comments.store.store import Store, _comment_columns, _row_to_comment
 from comments.store.tables import articles, authors, comments
 
 
@@ -28,6 +28,15 @@ class Reacted:
     # The article's reaction version after a change that counted; None when nothing
     # changed publicly (a repeat, or a shadow-banned reader): no live frame then.
     version: int | None = None
+
+
+@dataclass(frozen=True)
+class TopPage:
+    """A page in order=top: ``next`` is the cursor ``"{reactions}.{seq}"`` or None."""
+
+    comments: list[Comment]
+    next: str | None
+    latest_seq: int
 
 
 class ReactionStore:
@@ -108,6 +117,41 @@ class ReactionStore:
                 .where(articles.c.site == site, articles.c.key.in_(list(keys)))
             )
             return {r.key: (r.last_seq, r.version or 0) for r in rows}
+
+    async def top(
+        self, site: str, article: str, cursor: tuple[int, int] | None, limit: int
+    ) -> TopPage:
+        """One page of published comments, most liked first, then newest: by keyset on
+        ``(reactions, seq)`` (``cursor`` is the last one's pair on the previous page)."""
+        async with self.store._read() as conn:
+            art = (
+                await conn.execute(
+                    sa.select(articles.c.id, articles.c.last_seq).where(
+                        articles.c.site == site, articles.c.key == article
+                    )
+                )
+            ).one_or_none()
+            if art is None:
+                return TopPage(comments=[], next=None, latest_seq=0)
+            q = (
+                sa.select(*_comment_columns())
+                .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                .where(comments.c.article_id == art.id, comments.c.status == Status.PUBLISHED)
+            )
+            if cursor is not None:
+                likes, seq = cursor
+                q = q.where(
+                    sa.or_(
+                        comments.c.reactions < likes,
+                        sa.and_(comments.c.reactions == likes, comments.c.seq < seq),
+                    )
+                )
+            q = q.order_by(comments.c.reactions.desc(), comments.c.seq.desc())
+            rows = (await conn.execute(q.limit(limit + 1))).all()
+        page = [_row_to_comment(r) for r in rows[:limit]]
+        last = page[-1] if len(rows) > limit and page else None
+        nxt = None if last is None else f"{last.reactions}.{last.seq}"
+        return TopPage(comments=page, next=nxt, latest_seq=int(art.last_seq))
 
     async def banned(self, author_id: str) -> bool:
         """A reader under an open (not shadow) ban: refused outright."""

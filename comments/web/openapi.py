@@ -221,8 +221,14 @@ def document() -> dict[str, Any]:
         "get": {
             "summary": "Published comments of an article, by keyset on seq",
             "parameters": [
-                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
+                {
+                    "name": "order",
+                    "in": "query",
+                    "schema": {"enum": ["oldest", "newest", "top"]},
+                },
                 {"name": "after", "in": "query", "schema": SEQ},
+                # order=top's keyset cursor: a previous page's next, "{reactions}.{seq}".
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 {"name": "before", "in": "query", "schema": SEQ},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             ],
@@ -236,7 +242,7 @@ def document() -> dict[str, Any]:
                                 "type": "array",
                                 "items": {"anyOf": [_ref("Comment"), _ref("Tombstone")]},
                             },
-                            "next": {"type": ["integer", "null"]},
+                            "next": {"type": ["integer", "string", "null"]},
                             "latest_seq": {"type": "integer"},
                         },
                     },

@@ -6,7 +6,6 @@ sockets, on one PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from typing import Any
@@ -75,20 +74,20 @@ async def test_likes_reach_another_node_live_and_coalesced(
         ]  # no seq: outside the stream
 
         # 50 likes in a burst, from both nodes: coalesced, and the last count arrives.
+        # The socket is read while the likes go, so arrival times are real.
+        reading = asyncio.create_task(
+            _frames_until(ws, lambda f: f.get("reactions") == 51 and f.get("id") == liked["id"])
+        )
         started = time.monotonic()
         await asyncio.gather(
             *(_like(a if i % 2 else b, liked["id"], f"reader{i}") for i in range(50))
         )
-        burst = _likes(
-            await _frames_until(
-                ws, lambda f: f.get("reactions") == 51 and f.get("id") == liked["id"]
-            )
-        )
+        burst = _likes(await reading)
         elapsed = time.monotonic() - started
         assert len(burst) <= elapsed + 2, (len(burst), elapsed)
         times = [t for t, _ in got + burst]
-        # At most one frame a second (with room for the network's jitter).
-        assert all(later - earlier > 0.8 for earlier, later in itertools.pairwise(times)), times
+        # At most two frames in any second (one a second, with room for jitter).
+        assert all(sum(t <= u < t + 1.0 for u in times) <= 2 for t in times), times
         counts = [f["reactions"] for _, f in burst]
         assert counts == sorted(counts)  # never an older count after a newer one
         await ws.close()

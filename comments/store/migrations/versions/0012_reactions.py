@@ -30,6 +30,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("comments") as batch:
         batch.add_column(sa.Column("reactions", sa.Integer, nullable=False, server_default="0"))
+    op.create_index("ix_comments_article_top", "comments", ["article_id", "reactions", "seq"])
     op.create_table(
         "reaction_versions",
         sa.Column("article_id", sa.Integer, nullable=False),
@@ -43,6 +44,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("reaction_versions")
+    op.drop_index("ix_comments_article_top", table_name="comments")
     with op.batch_alter_table("comments") as batch:
         batch.drop_column("reactions")
     op.drop_table("reactions")
