@@ -88,6 +88,9 @@ async def test_likes_reach_another_node_live_and_coalesced(
         times = [t for t, _ in got + burst]
         # At most two frames in any second (one a second, with room for jitter).
         assert all(sum(t <= u < t + 1.0 for u in times) <= 2 for t in times), times
+        metrics = (await b.get("/metrics")).text.splitlines()
+        line = next(ln for ln in metrics if ln.startswith("comments_like_frames_total "))
+        assert float(line.split()[1]) == len(got) + len(burst)  # B's one socket got them all
         counts = [f["reactions"] for _, f in burst]
         assert counts == sorted(counts)  # never an older count after a newer one
         await ws.close()
