@@ -68,6 +68,8 @@ class Comment:
     created_at: datetime
     # When its author last changed its text; None for a comment never edited.
     edited_at: datetime | None = None
+    # Readers' likes (docs/api.md, "Reactions").
+    reactions: int = 0
 
     def to_json(self, *, as_author: bool = False) -> dict[str, Any]:
         """The wire form. ``as_author``: for the comment's own author, to whom a shadowed
@@ -92,6 +94,7 @@ class Comment:
             "status": str(status),
             "seq": seq,
             "created_at": format_time(self.created_at),
+            "reactions": self.reactions,
         }
         if self.edited_at is not None:  # only on edited comments (docs/api.md)
             out["edited_at"] = format_time(self.edited_at)

@@ -20,6 +20,7 @@ from functools import cached_property
 
 from comments.infra.broker import Broker, BrokerUnavailable
 from comments.live.frames import text_frame
+from comments.live.like_counts import LIKES_HEAD, LikeCounts, like_message, parse_like
 from comments.models import (
     batch_frame,
     carries_comment,
@@ -224,6 +225,20 @@ class Subscriber:
         self._wake()
         return 0
 
+    def push_control(self, frame: Frame) -> None:
+        """Queue a frame outside the seq stream (live like counts): sent in turn, after
+        the replay when one is being read; a socket that lets too many pile up closes."""
+        if self.close_code is not None:
+            return
+        if self.replaying:
+            self._held.append(frame)
+            return
+        self.frames.append(frame)
+        if len(self.frames) > self.limit:
+            self.frames.clear()
+            self.close_code = 1013
+        self._wake()
+
     def _wake(self) -> None:
         if self.listener is not None:
             self.listener()
@@ -313,6 +328,8 @@ class Channel:
     filling: bool = False
     # No fan-out before this (time.monotonic()): events arriving meanwhile leave as one frame.
     quiet_until: float = 0.0
+    # Live like counts waiting for their once-a-second flush (comments.live.like_counts).
+    likes: LikeCounts = field(default_factory=LikeCounts)
 
 
 class Hub:
@@ -343,6 +360,8 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.publish_failures = 0
+        # Like-count frames queued for sockets (one per socket per comment per flush).
+        self.like_frames = 0
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -477,12 +496,39 @@ class Hub:
         if channel is None:
             return
         head, _, body = data.partition(b"\n")
+        if head == LIKES_HEAD:
+            like = parse_like(body)
+            if like is not None:
+                self._like(channel, *like)
+            return
         try:
             seq = int(head)
         except ValueError:
             log.error("dropped a malformed broker message on %s", name)
             return
         self._accept(channel, seq, body.decode())
+
+    def publish_like(
+        self, site: str, article: str, comment_id: str, reactions: int, version: int
+    ) -> None:
+        """A like count this node just committed: to this node's sockets and to others'."""
+        name = self.channel_name(site, article)
+        channel = self.channels.get(name)
+        if channel is not None:
+            self._like(channel, comment_id, reactions, version)
+        self._spawn(self._send(name, like_message(comment_id, reactions, version)))
+
+    def _like(self, channel: Channel, comment_id: str, reactions: int, version: int) -> None:
+        delay = channel.likes.offer(comment_id, reactions, version)
+        if delay is not None:
+            asyncio.get_running_loop().call_later(delay, self._flush_likes, channel)
+
+    def _flush_likes(self, channel: Channel) -> None:
+        for text in channel.likes.take():
+            frame = Frame(0, 0, (), text)
+            for sub in list(channel.subscribers):
+                sub.push_control(frame)
+            self.like_frames += len(channel.subscribers)
 
     def _accept(self, channel: Channel, seq: int, payload: str) -> None:
         if channel.last_seq is None:

@@ -40,6 +40,7 @@ class Erased:
     networks_deleted: int
     audit_texts_cleared: int
     subscriptions_deleted: int  # reply e-mail addresses
+    likes_anonymised: int = 0  # their likes keep counting, under ids that name nobody
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +100,7 @@ async def erase_author(
         networks_deleted=total.networks,
         audit_texts_cleared=total.notes,
         subscriptions_deleted=total.subscriptions,
+        likes_anonymised=total.likes,
     )
     detail = {k: v for k, v in erased.to_json().items() if k not in ("site", "author")}
     await review.audit(site, actor, ERASE_ACTION, f"author:{author_id}", detail)

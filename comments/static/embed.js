@@ -520,6 +520,7 @@
       n.you.hidden = !own;
       n.actions.textContent = '';
       if (n.removed) return;
+      if (c.status === 'published') n.actions.appendChild(likeButton(n));
       if (c.status === 'published' && canPost()) n.actions.appendChild(button('', 'Reply', function () { openReply(n); }));
       if (own && c.status === 'published' && canEdit(c)) n.actions.appendChild(button('', 'Edit', function () { openEdit(n); }));
       if (own) n.actions.appendChild(button('', 'Delete', function () { askDelete(n); }));
@@ -528,6 +529,38 @@
         r.disabled = !!n.reported;
         n.actions.appendChild(r);
       }
+    }
+
+    // Likes (docs/api.md, "Reactions"): the count follows comment.reactions frames; whether
+    // this reader likes it is known only after they click (the page does not say).
+    function likeLabel(n) {
+      var k = n.c.reactions || 0;
+      return (n.liked ? '\u2665 Liked' : '\u2661 Like') + (k ? ' \u00b7 ' + k : '');
+    }
+
+    function likeButton(n) {
+      var b = button('c-like', likeLabel(n), function () {
+        b.disabled = true;
+        var path = ART + '/' + encodeURIComponent(n.c.id) + '/reaction';
+        call(n.liked ? 'DELETE' : 'PUT', path, {}, true).then(function (r) {
+          n.liked = !!r.data.reacted;
+          n.c.reactions = r.data.reactions;
+          showLikes(n);
+        }, function () { b.disabled = false; });
+      });
+      n.likeBtn = b;
+      showLikes(n);
+      return b;
+    }
+
+    function showLikes(n) {
+      var b = n.likeBtn;
+      if (!b) return;
+      b.textContent = likeLabel(n);
+      b.setAttribute('aria-pressed', n.liked ? 'true' : 'false');
+      var can = !!(token || (guest && guest.token));
+      b.disabled = !can;
+      b.title = can ? '' : 'Sign in or post a comment to like';
     }
 
     function place(n) {
@@ -747,6 +780,14 @@
       if (typeof m.seq === 'number') {
         if (m.seq <= lastSeq) return; // seen already (a replay after reconnecting)
         lastSeq = m.seq;
+      }
+      if (m.type === 'comment.reactions') { // no seq: outside the stream
+        var liked = byId[m.id];
+        if (liked && !liked.removed && typeof m.reactions === 'number') {
+          liked.c.reactions = m.reactions;
+          showLikes(liked);
+        }
+        return;
       }
       if (m.type === 'comment.published' && m.comment) published(m.comment);
       else if (m.type === 'comment.edited' && m.comment) edited(m.comment);
@@ -1003,7 +1044,10 @@
         say('', '');
         post(payload).then(function (r) {
           var c = r.data.comment;
-          if (r.data.guest_token) guest = { token: r.data.guest_token, id: c.author.id, name: payload.author_name };
+          if (r.data.guest_token) {
+            guest = { token: r.data.guest_token, id: c.author.id, name: payload.author_name };
+            for (var k in byId) showLikes(byId[k]); // a guest token: now they may like
+          }
           else if (guest && nameIn) guest.name = payload.author_name;
           if (nameIn) {
             storage.set(GUEST_KEY, guest);

@@ -6,6 +6,7 @@ what names or identifies the person goes."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from comments.models import Comment
 from comments.store.authors import NOTE_ACTION
 from comments.store.edit_tables import comment_versions
 from comments.store.mail_tables import mail_queue, mail_subscriptions
+from comments.store.reaction_tables import reactions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
 from comments.store.tables import authors, comments
@@ -49,6 +51,7 @@ class Scrubbed:
     networks: int
     notes: int  # audit entries (notes, bans) whose text was cleared
     subscriptions: int = 0  # reply e-mail addresses
+    likes: int = 0  # likes now under reader ids that name nobody
 
     def plus(self, other: Scrubbed) -> Scrubbed:
         return Scrubbed(
@@ -58,6 +61,7 @@ class Scrubbed:
             networks=self.networks + other.networks,
             notes=self.notes + other.notes,
             subscriptions=self.subscriptions + other.subscriptions,
+            likes=self.likes + other.likes,
         )
 
 
@@ -172,6 +176,25 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
             )
             .values(status="dropped")
         )
+        # Their likes keep counting (no count moves, so no page changes) under reader ids
+        # that name nobody: which comments a person liked is theirs.
+        liked = (
+            await conn.execute(
+                sa.select(reactions.c.comment_id).where(
+                    reactions.c.author_id == author_id,
+                    reactions.c.comment_id.in_(
+                        sa.select(comments.c.id).where(comments.c.site == site)
+                    ),
+                )
+            )
+        ).scalars()
+        liked_ids = list(liked)
+        for comment_id in liked_ids:
+            await conn.execute(
+                sa.update(reactions)
+                .where(reactions.c.comment_id == comment_id, reactions.c.author_id == author_id)
+                .values(author_id=f"{ERASED_REPORTER}{secrets.token_hex(8)}")
+            )
         await conn.execute(
             sa.update(authors)
             .where(authors.c.site == site, authors.c.id == author_id)
@@ -184,4 +207,5 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
         networks=int(networks.rowcount or 0),
         notes=notes,
         subscriptions=int(subscriptions.rowcount or 0),
+        likes=len(liked_ids),
     )

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from comments.store.edit_tables import comment_versions
 from comments.store.mail_tables import mail_subscriptions
+from comments.store.reaction_tables import reactions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
 from comments.store.tables import authors, comments
@@ -30,6 +31,7 @@ LINKED: dict[str, tuple[sa.Table, Any]] = {
     # Entries name an author as "author:ID" (bans, notes, erasure).
     "audit": (audit, lambda a: audit.c.target.in_([a, f"author:{a}"])),
     "mail_subscriptions": (mail_subscriptions, lambda a: mail_subscriptions.c.author_id == a),
+    "reactions_made": (reactions, lambda a: reactions.c.author_id == a),
 }
 HIDDEN = {"guest_token_hash", "network_key"}
 

@@ -111,6 +111,7 @@ def _comment_columns() -> list[Any]:
         comments.c.seq,
         comments.c.created_at,
         comments.c.edited_at,
+        comments.c.reactions,
     ]
 
 
@@ -138,6 +139,7 @@ def _row_to_comment(row: Any) -> Comment:
         seq=row.seq,
         created_at=row.created_at,
         edited_at=row.edited_at,
+        reactions=getattr(row, "reactions", 0),
     )
 
 

@@ -99,6 +99,8 @@ comments = sa.Table(
     # The seq it had when it was last withdrawn from the stream: a removed comment with
     # published replies keeps that place in listings, as a tombstone.
     sa.Column("removed_seq", sa.BigInteger, nullable=True),
+    # Readers' likes (table reactions), counted in the transaction that adds or drops one.
+    sa.Column("reactions", sa.Integer, nullable=False, server_default="0"),
     # The moderation queue's order (comments.store.queue): the largest score ÷ threshold,
     # stored when it is scored; UNSCORED_RISK (leads the queue) until then.
     sa.Column("risk", sa.Float, nullable=False, server_default=UNSCORED_RISK_SQL),

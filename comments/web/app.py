@@ -38,6 +38,7 @@ from comments.web import (
     openapi,
     permalinks,
     public,
+    reactions,
     reports,
     webhooks,
 )
@@ -187,6 +188,7 @@ def create_app(
         *metrics.routes,
         *public.routes,
         *edits.routes,
+        *reactions.routes,
         *permalinks.routes,
         *feeds.routes,
         *reports.routes,

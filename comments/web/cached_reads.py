@@ -1,10 +1,11 @@
 """Anonymous thread first pages and counts served from the node's ReadCache, with an
 ETag from the cache key, 304 on a matching If-None-Match and a public Cache-Control.
 
-Exactness: the key holds each article's ``last_seq``, read (one indexed query) before
-the answer is looked up, so an answer is never older than the last event stored for its
-articles, whichever node wrote it; a requester naming an identity (Authorization,
-X-Comments-Guest) is never served from here (their own shadowed comments differ).
+Exactness: the key holds each article's ``last_seq`` and ``reactions_version`` (likes
+move no seq), read (one indexed query) before the answer is looked up, so an answer is
+never older than the last event or like stored for its articles, whichever node wrote
+it; a requester naming an identity (Authorization, X-Comments-Guest) is never served from
+here (their own shadowed comments differ).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from comments.infra.read_cache import etag_of
 from comments.sites import Site
+from comments.store.reactions import ReactionStore
 from comments.web.common import GUEST_HEADER, VARY_IDENTITY, node_of
 
 
@@ -68,9 +70,11 @@ async def cached(
     """The answer for ``articles`` from the cache, or built (``build`` returns the JSON
     document and the seqs it was read at) and kept when those seqs are the keyed ones."""
     node = node_of(request)
-    seqs = await node.store.latest_seqs(site.slug, articles)
-    at = tuple(seqs.get(a, 0) for a in articles)
-    key = (kind, site.slug, _site_mark(site), tuple(articles), params, at)
+    # Likes move no seq: each article's reactions_version is in the key as well.
+    marks = await ReactionStore(node.store).marks(site.slug, articles)
+    at = tuple(marks.get(a, (0, 0))[0] for a in articles)
+    liked = tuple(marks.get(a, (0, 0))[1] for a in articles)
+    key = (kind, site.slug, _site_mark(site), tuple(articles), params, at, liked)
     body = node.read_cache.get(key)
     if body is None:
         document, seen = await build()

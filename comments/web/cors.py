@@ -25,7 +25,7 @@ from comments.web.errors import error_response
 log = logging.getLogger("comments.cors")
 
 SITE_PATH = re.compile(r"^/api/v1/sites/([^/]+)/")
-ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"  # PUT: likes
 ALLOW_HEADERS = "Authorization, Content-Type, X-Comments-Guest"
 # The widget reads Retry-After to tell a rate-limited reader how long to wait.
 EXPOSE_HEADERS = "Retry-After"

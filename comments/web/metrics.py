@@ -75,6 +75,11 @@ async def scrape(svc: Node) -> str:
         "Events stored but not handed to the broker (other nodes read them from the store).",
     )
     publish_failures.inc(hub.publish_failures)
+    like_frames = Counter(
+        "comments_like_frames_total",
+        "Live like-count frames queued for sockets (coalesced: one per comment per second).",
+    )
+    like_frames.inc(hub.like_frames)
     limit_fallbacks = Counter(
         "comments_rate_limit_fallbacks_total",
         "Rate-limit checks made in this node's memory because Redis was unavailable.",
@@ -112,6 +117,7 @@ async def scrape(svc: Node) -> str:
             reconnects,
             broker_up,
             publish_failures,
+            like_frames,
             limit_fallbacks,
             classifier,
             cache_hits,

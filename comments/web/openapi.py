@@ -105,6 +105,7 @@ SCHEMAS: dict[str, Any] = {
             "seq": {"type": ["integer", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "edited_at": {"type": "string", "format": "date-time"},
+            "reactions": {"type": "integer", "minimum": 0},
         },
     },
     "Tombstone": {
@@ -222,8 +223,14 @@ def document() -> dict[str, Any]:
         "get": {
             "summary": "Published comments of an article, by keyset on seq",
             "parameters": [
-                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
+                {
+                    "name": "order",
+                    "in": "query",
+                    "schema": {"enum": ["oldest", "newest", "top"]},
+                },
                 {"name": "after", "in": "query", "schema": SEQ},
+                # order=top's keyset cursor: a previous page's next, "{reactions}.{seq}".
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 {"name": "before", "in": "query", "schema": SEQ},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             ],
@@ -237,7 +244,7 @@ def document() -> dict[str, Any]:
                                 "type": "array",
                                 "items": {"anyOf": [_ref("Comment"), _ref("Tombstone")]},
                             },
-                            "next": {"type": ["integer", "null"]},
+                            "next": {"type": ["integer", "string", "null"]},
                             "latest_seq": {"type": "integer"},
                         },
                     },
@@ -345,6 +352,7 @@ def document() -> dict[str, Any]:
                 "patch": _edit_operation(),
             },
             **_thread_paths(),
+            **_reaction_paths(),
             **_roles_paths(),
             **console_paths(),
             **personal_paths(),
@@ -859,6 +867,43 @@ def _roles_paths() -> dict[str, Any]:
                     "422": _error("A setting `comments site set` would refuse (nothing changed)"),
                 },
             },
+        }
+    }
+
+
+def _reaction_paths() -> dict[str, Any]:
+    """Likes (docs/api.md, "Reactions")."""
+    answer = _json(
+        {
+            "type": "object",
+            "required": ["reactions", "reacted"],
+            "properties": {
+                "reactions": {"type": "integer", "minimum": 0},
+                "reacted": {"type": "boolean"},
+            },
+        },
+        "The comment's count as this reader sees it, and whether they like it",
+    )
+    guest = {"name": "X-Comments-Guest", "in": "header", "schema": {"type": "string"}}
+
+    def operation(summary: str) -> dict[str, Any]:
+        return {
+            "summary": summary,
+            "parameters": [guest],
+            "responses": {
+                "200": answer,
+                "401": _error("No identity"),
+                "403": _error("Banned, or origin not allowed"),
+                "404": _error("No such published comment"),
+                **ERRORS,
+            },
+        }
+
+    return {
+        "/api/v1/sites/{site}/articles/{article}/comments/{id}/reaction": {
+            "parameters": [SITE, ARTICLE, COMMENT_ID],
+            "put": operation("Like a comment (idempotent)"),
+            "delete": operation("Stop liking a comment (idempotent)"),
         }
     }
 

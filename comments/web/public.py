@@ -31,6 +31,7 @@ from comments.web.common import (
 from comments.web.errors import ApiError
 from comments.web.hygiene import clean_name, visible
 from comments.web.permalinks import with_tombstones
+from comments.web.top_order import top_page
 from comments.web.writes import check_write
 
 PAGE_DEFAULT = 50
@@ -64,16 +65,18 @@ async def list_comments(request: Request) -> Response:
     site = await site_of(request)
     article = article_of(request)
     order = request.query_params.get("order", "oldest")
-    if order not in ("oldest", "newest"):
-        raise ApiError(422, "invalid_parameter", "order is 'oldest' or 'newest'")
-    newest = order == "newest"
-    cursor = _cursor(request, "before" if newest else "after")
+    if order not in ("oldest", "newest", "top"):
+        raise ApiError(422, "invalid_parameter", "order is 'oldest', 'newest' or 'top'")
     limit = _int_param(request, "limit")
     if limit is None:
         limit = PAGE_DEFAULT
     elif limit == 0:
         raise ApiError(422, "invalid_parameter", "limit must be at least 1")
     limit = min(limit, PAGE_MAX)
+    if order == "top":  # by likes (comments.web.top_order): not cached
+        return await top_page(request, site, article, limit)
+    newest = order == "newest"
+    cursor = _cursor(request, "before" if newest else "after")
 
     async def document(viewer: str | None) -> tuple[dict[str, object], dict[str, int]]:
         page = await node_of(request).store.list_published(

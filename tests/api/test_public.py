@@ -34,6 +34,7 @@ from tests.api import (
 from tests.conftest import RunningServer, add_site
 
 COMMENT_KEYS = {"id", "site", "article", "parent", "author", "body", "status", "seq", "created_at"}
+COMMENT_KEYS |= {"reactions"}  # docs/api.md, "Reactions"
 CREATED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 GUEST = "X-Comments-Guest"
 

@@ -17,6 +17,8 @@ from comments.store import EventRow, Store
 from comments.store.edit_tables import comment_versions
 from comments.store.mail_tables import mail_subscriptions
 from comments.store.personal import export_author
+from comments.store.reaction_tables import reactions
+from comments.store.reactions import ReactionStore
 from comments.store.review import ReviewStore
 from comments.store.review_tables import audit, reports
 from comments.store.tables import authors, comments
@@ -52,6 +54,8 @@ async def test_erase_overwrites_everything_personal_and_twice_is_fine(store: Sto
         site="gd", article="a", author=bob, body="theirs", parent=mine.id, status=Status.PUBLISHED
     )
     await review.add_report(reply.id, ana.id, "rude")
+    liked = await ReactionStore(store).react("gd", "a", reply.id, ana.id, like=True)
+    assert liked is not None and liked.reactions == 1
     async with store.engine.begin() as conn:
         await conn.execute(sa.update(comments).values(network_key="f" * 64))
         now = utcnow()
@@ -102,6 +106,10 @@ async def test_erase_overwrites_everything_personal_and_twice_is_fine(store: Sto
         assert [r.startswith("erased:") for r in reporters] == [True]
         bob_row = (await conn.execute(sa.select(comments).where(comments.c.id == reply.id))).one()
         assert (bob_row.body, bob_row.reports, bob_row.status) == ("theirs", 1, "published")
+        # Her like still counts, under a reader id that names nobody.
+        assert bob_row.reactions == 1
+        likers = (await conn.execute(sa.select(reactions.c.author_id))).scalars().all()
+        assert [r.startswith("erased:") for r in likers] == [True]
         entries = (await conn.execute(sa.select(audit.c.action, audit.c.detail))).all()
     assert [a for a, _ in entries].count("erase") == 1
     exported = json.dumps(await export_author(store, "gd", ana.id))
@@ -109,6 +117,6 @@ async def test_erase_overwrites_everything_personal_and_twice_is_fine(store: Sto
 
     again = await erase_author(store, review, "gd", ana.id, actor="cli", announce=announce)
     counts = again.to_json()
-    assert [counts[k] for k in counts if k not in ("site", "author")] == [0] * 8
+    assert [counts[k] for k in counts if k not in ("site", "author")] == [0] * 9
     with pytest.raises(Refused):
         await erase_author(store, review, "gd", "g_nobody", actor="cli", announce=announce)

@@ -1,0 +1,103 @@
+"""Reactions (docs/api.md, "Reactions"): a reader likes a comment, idempotently; the
+count is on the Comment object; no identity, unknown comments and bans are refused; a
+shadow-banned reader's like does not change the public count. Real server over sockets,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api import SSO_SECRET, sso_token
+from tests.conftest import RunningServer, add_site
+from tests.moderation import Guest, execute, mod_settings, posted, thread_url
+
+Serve = Callable[..., Awaitable[RunningServer]]
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def serve(database_url: str, channel_prefix: str, start_server: Any) -> Serve:
+    async def serve(**site: Any) -> RunningServer:
+        await add_site(database_url, **{"sso_secrets": [SSO_SECRET], **site})
+        server: RunningServer = await start_server(
+            mod_settings(database_url, "memory://", channel_prefix)
+        )
+        return server
+
+    return serve
+
+
+async def react(
+    http: httpx.AsyncClient, comment_id: str, method: str, headers: dict[str, str]
+) -> httpx.Response:
+    return await http.request(
+        method, f"{thread_url()}/{comment_id}/reaction", content=b"{}", headers={**JSON, **headers}
+    )
+
+
+async def test_likes_are_counted_once_per_reader_and_shown_on_the_comment(
+    serve: Serve,
+) -> None:
+    server = await serve()
+    async with server.client() as http:
+        ana = Guest("Ana")
+        first = await posted(http, "a comment worth liking", 201, guest=ana)
+        assert first["reactions"] == 0
+        reader = {"Authorization": f"Bearer {sso_token('bob')}"}
+
+        r = await react(http, first["id"], "PUT", reader)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"reactions": 1, "reacted": True}
+        again = await react(http, first["id"], "PUT", reader)
+        assert again.json() == {"reactions": 1, "reacted": True}  # idempotent
+        r = await react(http, first["id"], "PUT", ana.headers())
+        assert r.json() == {"reactions": 2, "reacted": True}
+
+        listed = (await http.get(thread_url())).json()["comments"]
+        assert [c["reactions"] for c in listed] == [2]
+
+        r = await react(http, first["id"], "DELETE", reader)
+        assert r.json() == {"reactions": 1, "reacted": False}
+        r = await react(http, first["id"], "DELETE", reader)
+        assert r.json() == {"reactions": 1, "reacted": False}
+        listed = (await http.get(thread_url())).json()["comments"]
+        assert [c["reactions"] for c in listed] == [1]
+
+
+async def test_refusals(serve: Serve) -> None:
+    server = await serve()
+    async with server.client() as http:
+        first = await posted(http, "a comment", 201, guest=Guest("Ana"))
+        r = await react(http, first["id"], "PUT", {})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+        reader = {"Authorization": f"Bearer {sso_token('bob')}"}
+        r = await react(http, "nosuchcomment", "PUT", reader)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = await react(http, first["id"], "PUT", {**reader, "Content-Type": "text/plain"})
+        assert r.status_code == 415
+
+
+async def test_banned_readers_are_refused_and_shadowed_ones_not_counted(serve: Serve) -> None:
+    server = await serve()
+    async with server.client() as http:
+        first = await posted(http, "a comment", 201, guest=Guest("Ana"))
+        bea, cy = Guest("Bea"), Guest("Cy")
+        await posted(http, "bea was here", 201, guest=bea)
+        await posted(http, "cy was here", 201, guest=cy)
+        store = server.node.store
+        await execute(store, "UPDATE authors SET banned = true WHERE id = :id", id=bea.author_id)
+        await execute(
+            store,
+            "UPDATE authors SET banned = true, ban_shadow = true WHERE id = :id",
+            id=cy.author_id,
+        )
+        r = await react(http, first["id"], "PUT", bea.headers())
+        assert r.status_code == 403 and r.json()["error"]["code"] == "banned"
+        r = await react(http, first["id"], "PUT", cy.headers())
+        assert r.status_code == 200 and r.json() == {"reactions": 1, "reacted": True}
+        listed = (await http.get(thread_url())).json()["comments"]
+        assert {c["id"]: c["reactions"] for c in listed}[first["id"]] == 0
