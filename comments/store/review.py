@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from comments.models import Comment, Status, format_time, utcnow
 from comments.moderation import roles
 from comments.store.review_tables import audit, ban_networks, moderators, reports, tickets
-from comments.store.roles import scope_clause
 from comments.store.store import Store, _comment_columns, _row_to_comment, hash_token
 from comments.store.tables import articles, authors, comments
 
@@ -693,32 +692,6 @@ class ReviewStore:
         async with self.store._read() as conn:
             row = (await conn.execute(_item_query().where(comments.c.id == comment_id))).first()
         return None if row is None else _item(row)
-
-    async def queue(
-        self, site: str, *, reports_before_review: int, limit: int, scopes: Sequence[str] = ()
-    ) -> list[ReviewItem]:
-        """Held comments and published ones reported often enough (unordered), of the
-        articles ``scopes`` lets a moderator see (comments.store.roles)."""
-        reported = (
-            sa.and_(
-                comments.c.status == Status.PUBLISHED,
-                comments.c.reports >= reports_before_review,
-            )
-            if reports_before_review > 0
-            else sa.false()
-        )
-        async with self.store._read() as conn:
-            rows = await conn.execute(
-                _item_query()
-                .where(
-                    comments.c.site == site,
-                    sa.or_(comments.c.status.in_([Status.HELD, Status.SHADOWED]), reported),
-                    scope_clause(scopes),
-                )
-                .order_by(comments.c.created_at)
-                .limit(limit)
-            )
-            return [_item(r) for r in rows]
 
     async def unscored(self, limit: int) -> list[ReviewItem]:
         """Held only because the classifier was away, oldest first."""
