@@ -164,7 +164,7 @@
     return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.');
   }
 
-  // -- small helpers --------------------------------------------------------------------
+  // -- small helpers
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -290,7 +290,7 @@
     set: function (k, v) { try { if (v == null) localStorage.removeItem(k); else localStorage.setItem(k, JSON.stringify(v)); } catch (e) { /* private mode */ } }
   };
 
-  // -- the shared page API --------------------------------------------------------------
+  // -- the shared page API
 
   var api = window.Comments;
   if (!api || !api._widgets) {
@@ -301,7 +301,7 @@
     };
   }
 
-  // -- one widget -----------------------------------------------------------------------
+  // -- one widget
 
   function mount(script) {
     var d = script.dataset;
@@ -392,7 +392,7 @@
       if (loaded) empty.textContent = 'No comments yet. Start the conversation.';
     }
 
-    // -- identity -----------------------------------------------------------------------
+    // -- identity
 
     function me() {
       if (token) {
@@ -411,7 +411,7 @@
     }
     api._widgets.push(setToken);
 
-    // -- HTTP ---------------------------------------------------------------------------
+    // -- HTTP
 
     function call(method, path, body, auth) {
       var headers = {};
@@ -445,7 +445,7 @@
       });
     }
 
-    // -- rendering comments -------------------------------------------------------------
+    // -- rendering comments
 
     function depth(c) {
       var n = 0, p = c.parent;
@@ -703,7 +703,7 @@
       return true;
     }
 
-    // -- the live stream ----------------------------------------------------------------
+    // -- the live stream
 
     function reading() {
       // Scrolled into (or past) the thread: inserting would move text under the reader.
@@ -837,7 +837,7 @@
     window.addEventListener('online', function () { if (!ws && loaded) { attempts = 0; connect(); } });
     window.addEventListener('scroll', function () { if (queued.length && !reading()) flush(false); }, { passive: true });
 
-    // -- loading ------------------------------------------------------------------------
+    // -- loading
 
     function addPage(page) {
       page.comments.slice().reverse().forEach(function (c) { if (!byId[c.id]) insert(c); });
@@ -935,7 +935,7 @@
       }, function (e) { announce(messageOf(e)); }).then(function () { olderBtn.disabled = false; });
     }
 
-    // -- posting ------------------------------------------------------------------------
+    // -- posting
 
     function canPost() { return !config.closed && !!(token || config.guests); }
 
