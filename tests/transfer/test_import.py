@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from comments.store import Store
+from comments.store.queue import queue_page
 from comments.transfer.export import export
 from comments.transfer.importer import Importer
 from comments.transfer.records import ImportRefused
@@ -164,10 +165,8 @@ async def test_wordpress_export_gives_exactly_its_threads(site: Store) -> None:
         ],
     }
     assert await threads(site, "news") == expected
-    from comments.store.review import ReviewStore
-
-    queue = await ReviewStore(site).queue("news", reports_before_review=3, limit=50)
-    assert [i.comment.body for i in queue] == ["A reply waiting for approval"]
+    queue = await queue_page(site, "news", reports_before_review=3, limit=50)
+    assert [i.comment.body for i in queue.items] == ["A reply waiting for approval"]
     again = await importer.run("wordpress", FIXTURES / "wordpress.xml", site="news")
     assert again.imported == 0
     assert await threads(site, "news") == expected
