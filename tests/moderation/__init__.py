@@ -279,10 +279,13 @@ async def swap_scorer(server: RunningServer, scorer: Scorer) -> None:
 # -- the database -------------------------------------------------------------------------
 
 
-def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``comments …`` as an operator runs it, against this test's database."""
+async def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``comments …`` as an operator runs it, against this test's database. In a
+    thread: the test's server shares this event loop, and a loop blocked mid-write
+    would hold SQLite's write lock for as long as the CLI waits on it."""
     env = {**os.environ, "COMMENTS_DATABASE_URL": database_url}
-    return subprocess.run(
+    return await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "comments", *args],
         env=env,
         capture_output=True,

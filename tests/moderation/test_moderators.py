@@ -98,7 +98,7 @@ async def test_revoked_token_is_401(server: RunningServer, database_url: str) ->
         assert await ana.queue() != []
         ticket = await ana.ticket()
 
-        done = cli(database_url, "moderator", "revoke", "ana", "--site", "news")
+        done = await cli(database_url, "moderator", "revoke", "ana", "--site", "news")
         assert done.returncode == 0, done.stderr
 
         for method, path, body in moderation_calls(held["id"]):
@@ -111,7 +111,7 @@ async def test_revoked_token_is_401(server: RunningServer, database_url: str) ->
         # Other moderators go on.
         assert [i["id"] for i in await ben.queue()] == [held["id"]]
         # Revoking again: nothing to revoke.
-        again = cli(database_url, "moderator", "revoke", "ana", "--site", "news")
+        again = await cli(database_url, "moderator", "revoke", "ana", "--site", "news")
         assert again.returncode != 0 and "no active moderator" in again.stderr
 
 
@@ -186,7 +186,7 @@ async def test_socket_refusals(server: RunningServer) -> None:
 async def test_cli_prints_a_token_once_and_stores_only_its_hash(
     server: RunningServer, database_url: str
 ) -> None:
-    done = cli(database_url, "moderator", "add", "ana", "--site", "news")
+    done = await cli(database_url, "moderator", "add", "ana", "--site", "news")
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert token and "\n" not in token
@@ -202,15 +202,16 @@ async def test_cli_prints_a_token_once_and_stores_only_its_hash(
         await posted(http, CLEAN, 201)
         assert await ana.queue() == []
         # Adding the same moderator again prints no second token.
-        again = cli(database_url, "moderator", "add", "ana", "--site", "news")
+        again = await cli(database_url, "moderator", "add", "ana", "--site", "news")
         assert again.returncode != 0 and again.stdout == ""
         assert "exists" in again.stderr
         # Unknown site.
-        nowhere = cli(database_url, "moderator", "add", "ana", "--site", "nowhere")
+        nowhere = await cli(database_url, "moderator", "add", "ana", "--site", "nowhere")
         assert nowhere.returncode != 0 and nowhere.stdout == ""
         # After a revocation a new token can be issued; only it works.
-        assert cli(database_url, "moderator", "revoke", "ana", "--site", "news").returncode == 0
-        fresh = cli(database_url, "moderator", "add", "ana", "--site", "news")
+        revoked = await cli(database_url, "moderator", "revoke", "ana", "--site", "news")
+        assert revoked.returncode == 0
+        fresh = await cli(database_url, "moderator", "add", "ana", "--site", "news")
         assert fresh.returncode == 0, fresh.stderr
         assert fresh.stdout.strip() != token
         r = await http.get("/api/v1/moderation/sites/news/queue", headers=bearer(token))

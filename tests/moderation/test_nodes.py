@@ -130,9 +130,7 @@ async def test_revoking_a_moderator_closes_their_sockets_on_every_node(
         unused_ticket = await ana.ticket()
         ben_socket = await open_moderation(b, Moderator(http_b, ben_token))
 
-        revoked = await asyncio.to_thread(
-            cli, postgres_url, "moderator", "revoke", "ana", "--site", "news"
-        )
+        revoked = await cli(postgres_url, "moderator", "revoke", "ana", "--site", "news")
         assert revoked.returncode == 0, revoked.stderr
         started = time.monotonic()
         for socket in ana_sockets:

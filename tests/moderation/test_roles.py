@@ -176,18 +176,18 @@ async def test_moderators_reverse_each_other_with_expected_status(server: Runnin
 
 
 async def test_cli_adds_roles_and_scopes(server: RunningServer, database_url: str) -> None:
-    done = cli(
+    done = await cli(
         database_url,
         "moderator", "add", "sam", "--site", "news", "--role", "admin",
         "--scope", "sport/", "--scope", "culture/",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    plain = cli(database_url, "moderator", "add", "pia", "--site", "news")
+    plain = await cli(database_url, "moderator", "add", "pia", "--site", "news")
     assert plain.returncode == 0, plain.stderr
     found = {r.name: r for r in await rows(server.node.store, "SELECT * FROM moderators")}
     assert found["sam"].role == "admin" and found["sam"].scopes == '["sport/", "culture/"]'
     assert found["pia"].role == "moderator" and found["pia"].scopes == "[]"
-    bad = cli(database_url, "moderator", "add", "x", "--site", "news", "--role", "owner")
+    bad = await cli(database_url, "moderator", "add", "x", "--site", "news", "--role", "owner")
     assert bad.returncode != 0 and bad.stdout == ""
-    empty = cli(database_url, "moderator", "add", "y", "--site", "news", "--scope", "")
+    empty = await cli(database_url, "moderator", "add", "y", "--site", "news", "--scope", "")
     assert empty.returncode != 0 and "scope" in empty.stderr
