@@ -22,6 +22,7 @@ from comments.infra.ratelimit import RateLimiter, create_limiter
 from comments.infra.read_cache import ReadCache
 from comments.integrations.delivery import Deliverer, delivery_policy
 from comments.integrations.mail_sender import MailPolicy, MailSender, mail_policy
+from comments.live.counts import LiveCounts
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
@@ -68,6 +69,8 @@ class Node:
     networks: NetworkKeys
     editing: Editing
     threads: ThreadStore
+    # Live counts (count.js): the articles this node's count sockets follow.
+    counts: LiveCounts
     # Set on a node with COMMENTS_SCORING=workers: posts are scored by `comments worker`.
     dispatcher: Dispatcher | None = None
     sockets_per_ip: dict[str, int] = field(default_factory=dict)
@@ -171,6 +174,7 @@ class Node:
                 metrics=metrics,
             ),
             threads=ThreadStore(store),
+            counts=LiveCounts(store, hub),
             dispatcher=dispatcher,
         )
 
@@ -241,6 +245,7 @@ class Node:
         if self.deliverer is not None:
             await self.deliverer.close()
         await self.feed.close()
+        await self.counts.stop()
         await self.hub.stop()
         await self.scorer.close()
         await self.limiter.close()

@@ -30,6 +30,10 @@ from comments.models import (
 )
 from comments.store import EventRow, Store, StoreUnavailable
 
+#: Told each event of a channel's stream (its payload), once, in seq order: for parts
+#: that follow an article without a socket of their own (comments.live.counts).
+Watcher = Callable[[str], None]
+
 log = logging.getLogger("comments.hub")
 
 # A client further behind than this is told to reload (docs/api.md: `reset`).
@@ -330,6 +334,8 @@ class Channel:
     quiet_until: float = 0.0
     # Live like counts waiting for their once-a-second flush (comments.live.like_counts).
     likes: LikeCounts = field(default_factory=LikeCounts)
+    # Told every event in order; they keep the channel open as sockets do.
+    watchers: list[Watcher] = field(default_factory=list)
 
 
 class Hub:
@@ -440,7 +446,36 @@ class Hub:
     def detach(self, sub: Subscriber) -> None:
         channel = sub.channel
         channel.subscribers.discard(sub)
-        if not channel.subscribers and self.channels.get(channel.name) is channel:
+        self._release(channel)
+
+    async def watch(self, site: str, article: str, watcher: Watcher) -> Channel:
+        """Tell ``watcher`` every later event of the article, in seq order, once each;
+        return once the channel is subscribed and has read the article's cursor, so
+        that whatever is read from the store after that is followed by every change.
+        One channel serves the article's sockets and watchers alike."""
+        name = self.channel_name(site, article)
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = Channel(site=site, article=article, name=name)
+            self.channels[name] = channel
+            self._spawn(self._open(channel))
+        channel.watchers.append(watcher)
+        try:
+            await channel.ready.wait()
+        except BaseException:
+            self.unwatch(channel, watcher)
+            raise
+        return channel
+
+    def unwatch(self, channel: Channel, watcher: Watcher) -> None:
+        with contextlib.suppress(ValueError):
+            channel.watchers.remove(watcher)
+        self._release(channel)
+
+    def _release(self, channel: Channel) -> None:
+        if channel.subscribers or channel.watchers:
+            return
+        if self.channels.get(channel.name) is channel:
             del self.channels[channel.name]
             self._spawn(self._close(channel))
 
@@ -543,6 +578,8 @@ class Hub:
                 payload = channel.early.pop(nxt)
                 channel.outbox.append((nxt, payload))
                 channel.last_seq = nxt
+                for watcher in channel.watchers:
+                    watcher(payload)
                 gone = superseded_id(payload)  # removed, or edited: older text goes
                 if gone is not None:
                     self._redact(channel, gone, nxt)
@@ -580,7 +617,8 @@ class Hub:
 
     def _flush(self, channel: Channel) -> None:
         channel.flush_scheduled = False
-        if not channel.outbox:
+        if not channel.outbox or not channel.subscribers:  # watched only: nobody to send to
+            channel.outbox = []
             return
         frame = frame_of(channel.outbox)
         channel.outbox = []

@@ -29,6 +29,7 @@ from comments.web import (
     erasure,
     feeds,
     live,
+    live_counts,
     mail,
     metrics,
     mod_console,
@@ -201,6 +202,7 @@ def create_app(
         *mail.routes,
         *mod_console.last_routes,
         *live.routes,
+        *live_counts.routes,
         *assets.routes,
     ]
     app = App(

@@ -38,11 +38,12 @@ async def scrape(svc: Node) -> str:
     hub = svc.hub
     sockets = Gauge(
         "comments_open_sockets",
-        "WebSocket connections open on this node: public article streams and moderators' "
-        "queue feeds.",
+        "WebSocket connections open on this node: public article streams, live counts and "
+        "moderators' queue feeds.",
         ["kind"],
     )
     sockets.set(hub.sockets, kind="public")
+    sockets.set(svc.counts.sockets, kind="counts")
     sockets.set(sum(len(s) for s in svc.feed.sites.values()), kind="moderation")
     channels = Gauge(
         "comments_live_articles", "Articles with at least one open socket on this node."
@@ -80,6 +81,11 @@ async def scrape(svc: Node) -> str:
         "Live like-count frames queued for sockets (coalesced: one per comment per second).",
     )
     like_frames.inc(hub.like_frames)
+    count_frames = Counter(
+        "comments_count_frames_total",
+        "Live count frames queued for count sockets (coalesced: one per socket per second).",
+    )
+    count_frames.inc(svc.counts.frames)
     limit_fallbacks = Counter(
         "comments_rate_limit_fallbacks_total",
         "Rate-limit checks made in this node's memory because Redis was unavailable.",
@@ -118,6 +124,7 @@ async def scrape(svc: Node) -> str:
             broker_up,
             publish_failures,
             like_frames,
+            count_frames,
             limit_fallbacks,
             classifier,
             cache_hits,
