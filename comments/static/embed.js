@@ -327,7 +327,7 @@
     var guest = storage.get(GUEST_KEY);
     var config = { guests: false, live_insert: false, closed: false };
     var byId = {};
-    var queued = [];
+    var queued = [], fresh = {};
     var lastSeq = 0;
     var loadSeq = 0; // latest_seq when the thread was loaded
     var older = null;
@@ -791,6 +791,7 @@
       }
       if (m.type === 'comment.published' && m.comment) published(m.comment);
       else if (m.type === 'comment.edited' && m.comment) edited(m.comment);
+      else if (m.type === 'comment.redacted') fresh[m.id] = 1;
       else if (m.type === 'comment.removed') {
         var own = byId[m.id];
         if (own && !own.removed && mine(own.c) && own.c.status !== 'published') {
@@ -801,7 +802,7 @@
         }
         var before = queued.length;
         queued = queued.filter(function (q) { return q.id !== m.id; });
-        if (remove(m.id) || queued.length < before) total = Math.max(0, total - 1);
+        if (remove(m.id) || queued.length < before || !(own || fresh[m.id])) total = Math.max(0, total - 1);
         showNew();
         showCount();
       }
