@@ -40,6 +40,7 @@ SECTION_MODULES = (
     "comments.bench.importing",
     "comments.bench.moderation",
     "comments.bench.gcpause",
+    "comments.bench.counts",
 )
 
 

@@ -123,7 +123,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 class App(Starlette):
-    """Starlette, with one shortcut: a reader's live socket goes straight to its endpoint.
+    """Starlette, with one shortcut: a reader's live sockets go straight to their endpoint.
 
     An idle socket keeps alive every coroutine frame between the server and the await it
     sleeps in, and Starlette puts about ten there (its error and exception middleware,
@@ -134,13 +134,18 @@ class App(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            match, child = live.route.matches(scope)
-            if match is Match.FULL:
-                scope["app"] = self
-                scope.update(child)
-                await live.live(WebSocket(scope, receive, send))
-                return
+            for route in SHORTCUT:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope["app"] = self
+                    scope.update(child)
+                    await route.endpoint(WebSocket(scope, receive, send))
+                    return
         await super().__call__(scope, receive, send)
+
+
+# Public sockets, which every reader's page holds open: threads, and count.js's counts.
+SHORTCUT = (live.route, live_counts.route)
 
 
 def create_app(

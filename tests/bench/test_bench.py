@@ -96,7 +96,7 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    every = ("scoring", "fanout", "reading", "ingest", "importing", "moderation", "gc")
+    every = ("scoring", "fanout", "reading", "ingest", "importing", "moderation", "gc", "counts")
     done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
@@ -240,3 +240,15 @@ def test_quick_gc_benchmark_reports_the_longest_pause(tmp_path: Path) -> None:
     assert is_positive(report["gc_max_pause_ms"]) and report["gc_collections"] >= 1
     assert report["gc_sockets"] == 300 and is_positive(report["gc_churn_per_s"])
     assert "gc_max_pause_ms_10k" not in report  # only a run that held 10,000 sockets
+
+
+def test_quick_counts_benchmark_reports_memory_per_socket(tmp_path: Path) -> None:
+    # A hundred sockets of each kind: the plumbing, not the figures (RSS at this size is
+    # mostly noise, so only presence and finiteness are checked).
+    done = bench(tmp_path, "--quick", "--only", "counts", "--json", "--counts-sockets", "100")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["counts"] and report["failed"] == []
+    for key in ("counts_thread_socket_kib", "counts_socket_kib", "counts_own_articles_socket_kib"):
+        assert is_finite(report[key]), key
+    assert report["counts_sockets"] == 100
