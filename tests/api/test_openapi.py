@@ -55,6 +55,7 @@ def test_websocket_streams_are_named_in_the_document() -> None:
     _, sockets = served()
     assert sockets == {
         "/ws/v1/sites/{site}/articles/{article}",
+        "/ws/v1/sites/{site}/counts",
         "/ws/v1/moderation/sites/{site}",
     }
     assert "docs/api.md" in openapi.document()["info"]["description"]

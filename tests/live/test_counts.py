@@ -253,3 +253,23 @@ async def test_origin_site_and_socket_cap_are_checked(
         await websockets.connect(url)
     assert refused.value.response.status_code == 429
     await allowed.close()
+
+
+async def test_a_read_that_started_earlier_never_overwrites_a_later_one(
+    sqlite_url: str, channel_prefix: str, start_server: StartServer
+) -> None:
+    """Reads overlap (a socket's opening read, a flush): the count kept is the one of
+    the read that started last, whichever answers last."""
+    await add_site(sqlite_url)
+    server: RunningServer = await start_server(
+        Settings(database_url=sqlite_url, channel_prefix=channel_prefix)
+    )
+    counts = server.node.counts
+    page = await open_counts(server, ["a"])
+    entry = counts.watched[("news", "a")]
+    late, early = entry.read_at + 2, entry.read_at + 1
+    assert counts._note(entry, 5, late) == 5
+    assert counts._note(entry, 4, early) == 5, "an older answer arriving late is dropped"
+    # The change the later read found goes to the article's sockets at the next flush.
+    await page.until({"a": 5})
+    await page.ws.close()
