@@ -110,8 +110,11 @@ class LiveCounts:
         self._scheduled = False
         self._last_flush = float("-inf")
         self._flushing: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._flushing is not None:
             self._flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,9 +200,10 @@ class LiveCounts:
             return
         self._scheduled = True
         wait = self._last_flush + self.interval_s - time.monotonic()
-        asyncio.get_running_loop().call_later(max(0.0, wait), self._start_flush)
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, wait), self._start_flush)
 
     def _start_flush(self) -> None:
+        self._timer = None
         self._flushing = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
