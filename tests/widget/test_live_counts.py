@@ -81,7 +81,7 @@ async def test_count_js_and_the_widget_header_change_live(
     r = await stack.post(site, OTHER, "On the other story.")
     assert r.status_code == 201, r.text
     await counts_read(reader, "52", "3", "0")
-    await screenshot(reader, "live-counts-raised")
+    await screenshot(reader, "live-counts-raised", full_page=False)
 
     token = await stack.moderator(site, "mia")
     async with stack.client() as http:
@@ -97,4 +97,4 @@ async def test_count_js_and_the_widget_header_change_live(
             await counts_read(reader, left, "3", "0")
             await expect(header).to_have_text(f"({left})")
     await expect(writer.locator("#comments .c-count")).to_have_text("(50)")
-    await screenshot(reader, "live-counts-dropped")
+    await screenshot(reader, "live-counts-dropped", full_page=False)
