@@ -174,6 +174,8 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
                 }
             )
             wall = time.monotonic() - started
+            if set(liked["statuses"]) - {"200"}:
+                context.progress(f"reactions: answers by status {liked['statuses']}")
             server_cpu = server.cpu_seconds() - cpu[0]
             watchers_cpu = watchers.cpu_seconds() - cpu[1]
             likers_cpu = likers.cpu_seconds() - cpu[2]
