@@ -47,11 +47,9 @@ class Liking:
         them apart; their like changes no public count and sends no frame.
 
         Raises:
-            Refused: ``banned`` (an open ban), ``rate_limited`` (the reader's limit),
-                ``not_found`` (no such published comment under this article).
+            Refused: ``rate_limited`` (the reader's limit), ``not_found`` (no such
+                published comment under this article), ``banned`` (an open ban).
         """
-        if await self.reactions.banned(author.id):
-            raise Refused(Code.BANNED, "this reader is banned from this site")
         limit = int(site.settings["likes_per_minute_per_reader"])
         wait = await self.limiter.hit(f"like-reader:{author.id}", limit)
         if wait is not None:
@@ -60,6 +58,8 @@ class Liking:
         done = await self.reactions.react(site.slug, article, comment_id, author.id, like)
         if done is None:
             raise Refused(Code.NOT_FOUND, "no such published comment")
+        if done.banned:
+            raise Refused(Code.BANNED, "this reader is banned from this site")
         if done.version is not None:  # counted: open pages get the count, coalesced
             self.hub.publish_like(site.slug, article, comment_id, done.reactions, done.version)
         return done
