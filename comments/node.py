@@ -1,9 +1,9 @@
 """One node (or one worker): builds its parts from settings, starts them, stops them.
 
 The parts are passed to each other through their constructors; the use cases
-(:class:`Posting`, :class:`Reporting`, :class:`Decider`, :class:`Reviewing`) get exactly
-the parts they use. The web layer reaches them through the node in the app's lifespan
-state.
+(:class:`Posting`, :class:`Reporting`, :class:`Liking`, :class:`Decider`,
+:class:`Reviewing`) get exactly the parts they use. The web layer reaches them through
+the node in the app's lifespan state.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
 from comments.moderation.decide import Decider
 from comments.moderation.edit import Editing
+from comments.moderation.liking import Liking
 from comments.moderation.networks import NetworkKeys
 from comments.moderation.report import Reporting
 from comments.moderation.review import Reviewing
@@ -39,6 +40,7 @@ from comments.sites import SiteCache
 from comments.store import Store, create_store
 from comments.store.edits import EditStore
 from comments.store.mail import MailStore
+from comments.store.reactions import ReactionStore
 from comments.store.retention import purge_personal_data
 from comments.store.review import ReviewStore
 from comments.store.threads import ThreadStore
@@ -68,6 +70,7 @@ class Node:
     reporting: Reporting
     networks: NetworkKeys
     editing: Editing
+    liking: Liking
     threads: ThreadStore
     # Live counts (count.js): the articles this node's count sockets follow.
     counts: LiveCounts
@@ -172,6 +175,9 @@ class Node:
                 decider=decider,
                 hub=hub,
                 metrics=metrics,
+            ),
+            liking=Liking(
+                reactions=ReactionStore(store), limiter=limiter, hub=hub, metrics=metrics
             ),
             threads=ThreadStore(store),
             counts=LiveCounts(store, hub),

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "reports_before_review": 3,
     "posts_per_minute_per_author": 10,
     "posts_per_minute_per_ip": 120,
+    # Likes (and unlikes) have budgets of their own, apart from posts'.
+    "likes_per_minute_per_reader": 60,
+    "likes_per_minute_per_ip": 600,
     # Widget: insert new comments at once even while the reader is scrolled in the thread.
     "live_insert": False,
     # How long after posting its author may edit a comment, in seconds; 0: no editing.
@@ -58,6 +61,8 @@ INT_KEYS = {
     "reports_before_review",
     "posts_per_minute_per_author",
     "posts_per_minute_per_ip",
+    "likes_per_minute_per_reader",
+    "likes_per_minute_per_ip",
     "edit_window_s",
     "reply_depth",
 }

@@ -222,6 +222,8 @@ def test_every_key_has_a_parser() -> None:
         "reports_before_review": "3",
         "posts_per_minute_per_author": "10",
         "posts_per_minute_per_ip": "120",
+        "likes_per_minute_per_reader": "60",
+        "likes_per_minute_per_ip": "600",
         "live_insert": "true",
         "edit_window_s": "300",
         "reply_depth": "3",

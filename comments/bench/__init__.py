@@ -37,6 +37,7 @@ SECTION_MODULES = (
     "comments.bench.fanout",
     "comments.bench.reading",
     "comments.bench.ingest",
+    "comments.bench.reactions",
     "comments.bench.importing",
     "comments.bench.moderation",
     "comments.bench.gcpause",

@@ -18,6 +18,8 @@ OPEN_SITE: dict[str, Any] = {
     "guests": True,
     "posts_per_minute_per_author": 0,
     "posts_per_minute_per_ip": 0,
+    "likes_per_minute_per_reader": 0,
+    "likes_per_minute_per_ip": 0,
 }
 
 

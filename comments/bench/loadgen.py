@@ -16,6 +16,11 @@ on stdin; it answers each with one JSON object per line on stdout:
 - ``{"cmd": "http", "port": P, "path": "/x", "connections": C, "seconds": S}`` sends
   GETs over C keep-alive connections, one at a time on each, for S seconds →
   ``{"requests": n, "errors": n, "seconds": s}``.
+- ``{"cmd": "likes-watch"}`` starts noting the ``comment.reactions`` frames each socket
+  receives; ``{"cmd": "likes-report"}`` → what they got (comments.bench.like_load).
+- ``{"cmd": "like", "port": P, "path": "/x/reaction", "tokens": [...], "rate": R,
+  "seconds": S}``: one reader per guest token likes and unlikes in turn, R a second
+  between them, for S seconds → ``{"statuses", "seconds", "liking", "p50_ms", "p99_ms"}``.
 - ``{"cmd": "close", "keep": K}`` closes every socket but the first K opened (by path
   order, over all ``open`` commands) → ``{"closed": n}``; ``{"cmd": "quit"}`` exits.
 
@@ -36,6 +41,8 @@ import sys
 import time
 from collections.abc import Iterable
 from typing import Any, cast
+
+from comments.bench.like_load import LikeTally, like_load
 
 _MARKER = re.compile(rb"~T(\d+):(\d+\.\d+)~")
 _HANDSHAKE_TIMEOUT_S = 30.0
@@ -97,6 +104,7 @@ class LoadGen:
         self.closes: dict[int, int] = {}
         self.clients: list[WsClient | None] = []  # by path, over every ``open``
         self.phase = Phase(0, 0, latency=False)
+        self.likes: LikeTally | None = None  # noting like frames, when asked to
 
     def seen(self, chunk: bytes) -> None:
         """Count the messages of the current phase in complete frames just received."""
@@ -230,7 +238,10 @@ class WsClient(asyncio.Protocol):
             pos = end
         if pos:
             # Markers are only in text, and never straddle a frame: scan every whole frame.
-            self.gen.seen(data if pos == size else data[:pos])
+            chunk = data if pos == size else data[:pos]
+            self.gen.seen(chunk)
+            if self.gen.likes is not None:
+                self.gen.likes.note(id(self), chunk)
         return data[pos:]
 
     def _control(self, opcode: int, payload: bytes) -> None:
@@ -447,6 +458,19 @@ async def serve_commands() -> None:
                 str(command["template"]),
                 int(command["connections"]),
                 int(command["total"]),
+                float(command["seconds"]),
+            )
+        elif name == "likes-watch":
+            gen.likes = LikeTally()
+            reply = {"ok": True}
+        elif name == "likes-report":
+            reply = (gen.likes or LikeTally()).report(gen.open)
+        elif name == "like":
+            reply = await like_load(
+                int(command["port"]),
+                str(command["path"]),
+                list(command["tokens"]),
+                float(command["rate"]),
                 float(command["seconds"]),
             )
         elif name == "close":

@@ -187,7 +187,7 @@ class Metrics:
         self.rate_limited = Counter(
             "comments_rate_limited_total",
             "Requests refused by a rate limit (429), by limit: post_ip, post_author, "
-            "report, report_author, sockets_per_ip.",
+            "report, report_author, like_ip, like_reader, sockets_per_ip.",
             ["limit"],
         )
 

@@ -803,6 +803,8 @@ def _roles_paths() -> dict[str, Any]:
             "reports_before_review": {"type": "integer", "minimum": 0},
             "posts_per_minute_per_author": {"type": "integer", "minimum": 0},
             "posts_per_minute_per_ip": {"type": "integer", "minimum": 0},
+            "likes_per_minute_per_reader": {"type": "integer", "minimum": 0},
+            "likes_per_minute_per_ip": {"type": "integer", "minimum": 0},
             "live_insert": {"type": "boolean"},
             "edit_window_s": {"type": "integer", "minimum": 0},
             "reply_depth": {"type": "integer", "minimum": 1, "maximum": 10},

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from comments.store.reactions import ReactionStore
 from comments.web.common import (
     article_of,
     client_ip,
@@ -23,12 +22,12 @@ from comments.web.writes import check_write
 
 
 async def reaction(request: Request) -> JSONResponse:
-    # The order of checks of a post: the address's limit first, then the rest.
+    # A post's order of checks: the address's (like) limit first, then the rest.
     await read_body(request)
     svc = node_of(request)
     site = await find_site(request)
     if site is not None:
-        await svc.posting.limit_address(site, client_ip(request))
+        await svc.liking.limit_address(site, client_ip(request))
     if site is None:
         raise unknown_site(request)
     check_write(request, site)
@@ -36,18 +35,9 @@ async def reaction(request: Request) -> JSONResponse:
     author = await known_author(request, site)
     if author is None:
         raise ApiError(401, "unauthenticated", "send the guest token or sign-in token")
-    found = ReactionStore(svc.store)
-    if await found.banned(author.id):
-        raise ApiError(403, "banned", "this reader is banned from this site")
-    done = await found.react(
-        site.slug, article, request.path_params["id"], author.id, request.method == "PUT"
+    done = await svc.liking.react(
+        site, article, request.path_params["id"], author, request.method == "PUT"
     )
-    if done is None:
-        raise ApiError(404, "not_found", "no such published comment")
-    if done.version is not None:  # counted: open pages get the count, coalesced
-        svc.hub.publish_like(
-            site.slug, article, request.path_params["id"], done.reactions, done.version
-        )
     return JSONResponse({"reactions": done.reactions, "reacted": done.reacted})
 
 

@@ -96,7 +96,10 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_skipping_every_section_is_refused(tmp_path: Path) -> None:
-    every = ("scoring", "fanout", "reading", "ingest", "importing", "moderation", "gc", "counts")
+    every = (
+        *("scoring", "fanout", "reading", "ingest", "reactions"),
+        *("importing", "moderation", "gc", "counts"),
+    )
     done = bench(tmp_path, *(arg for name in every for arg in ("--skip", name)))
     assert done.returncode == 2
     assert "no section left to run" in done.stderr
@@ -252,3 +255,33 @@ def test_quick_counts_benchmark_reports_memory_per_socket(tmp_path: Path) -> Non
     for key in ("counts_thread_socket_kib", "counts_socket_kib", "counts_own_articles_socket_kib"):
         assert is_finite(report[key]), key
     assert report["counts_sockets"] == 100
+
+
+def test_quick_reactions_benchmark_prints_figures(tmp_path: Path) -> None:
+    # A few hundred sockets and a few seconds of likes: the plumbing, not the speed.
+    done = bench(
+        tmp_path,
+        *("--quick", "--only", "reactions", "--json", "--reactions-sockets", "300"),
+        *("--reactions-readers", "20", "--reactions-rate", "200", "--reactions-seconds", "3"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = last_json(done.stdout)
+    assert report["sections"] == ["reactions"] and report["failed"] == []
+    for key in (
+        "reactions_likes_per_s",
+        "reactions_server_cpu_ms_per_like",
+        "reactions_server_cores",
+        "reactions_likers_loadgen_cores",
+        "reactions_frames_per_comment_per_s_max",
+        "reactions_frames_per_socket_max",
+        "reactions_server_like_frames",
+    ):
+        assert is_positive(report[key]), key
+    assert is_finite(report["reactions_sockets_loadgen_cores"])
+    assert report["reactions_sockets"] == 300 and report["reactions_likes_refused"] == 0
+    # Every socket got every frame the node counted, and the last one carried the count.
+    assert report["reactions_server_like_frames"] == 300 * report["reactions_frames_per_socket_max"]
+    assert report["reactions_frames_per_socket_min"] == report["reactions_frames_per_socket_max"]
+    assert report["reactions_final_count_ok"] == 1.0
+    table = done.stdout.strip().splitlines()[:-1]
+    assert any(line.split()[:1] == ["reactions_frames_per_comment_per_s_max"] for line in table)
