@@ -60,6 +60,8 @@ async def redact_outbox(conn: AsyncConnection, site: str, author_id: str, erased
                 outbox.c.site == site,
                 outbox.c.event.in_(TEXT_MESSAGES),
                 outbox.c.order_key.in_(keys),
+                # Their id as the payload spells it: only their messages are parsed here.
+                outbox.c.payload.contains(dumps(author_id)[1:-1], autoescape=True),
             )
         )
         for row_id, payload in found:
