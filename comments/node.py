@@ -39,6 +39,7 @@ from comments.settings import Settings
 from comments.sites import SiteCache
 from comments.store import Store, create_store
 from comments.store.edits import EditStore
+from comments.store.log_retention import trim_logs
 from comments.store.mail import MailStore
 from comments.store.reactions import ReactionStore
 from comments.store.retention import purge_personal_data
@@ -277,7 +278,9 @@ class Node:
 
     async def _sweep_bans_forever(self) -> None:
         """End bans whose time is up, so their network keys do not outlive them (a ban
-        past its time refuses nothing meanwhile: every check compares ``until``)."""
+        past its time refuses nothing meanwhile: every check compares ``until``); forget
+        expired personal data and trim the delivery logs. Each step reads before it
+        writes: an idle node takes no write transaction."""
         while True:
             try:
                 ended = await self.review.purge_expired_bans()
@@ -290,6 +293,22 @@ class Node:
                 await purge_personal_data(self.store, datetime.now(UTC) - days)
             except Exception:
                 log.exception("purging expired personal data failed; retrying")
+            try:  # the webhook and reply-mail delivery logs
+                now = datetime.now(UTC)
+                settings = self.settings
+                trimmed = await trim_logs(
+                    self.store,
+                    messages_before=now - timedelta(days=settings.webhook_log_retention_days),
+                    mails_before=now - timedelta(days=settings.mail_log_retention_days),
+                )
+                if trimmed.messages or trimmed.mails:
+                    log.info(
+                        "delivery logs trimmed: %d webhook message(s), %d mail row(s)",
+                        trimmed.messages,
+                        trimmed.mails,
+                    )
+            except Exception:
+                log.exception("trimming the delivery logs failed; retrying")
             await asyncio.sleep(BAN_SWEEP_S)
 
 

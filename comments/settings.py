@@ -217,6 +217,10 @@ class Settings:
     webhook_backoff_s: float = 5.0
     webhook_retry_s: float = 24 * 3600.0
     webhook_timeout_s: float = 5.0
+    # Delivered and given-up webhook messages, and sent, failed or dropped reply mails,
+    # are deleted after this many days (their logs would grow forever).
+    webhook_log_retention_days: int = 30
+    mail_log_retention_days: int = 30
     # Reply e-mails (docs/operations.md, "Reply e-mails"): None = off. The sender's
     # address; replies within the digest window make one mail; at most this many mails
     # per recipient an hour; the first retry's delay after a refusal (doubling, 1 h max).
@@ -283,6 +287,15 @@ class Settings:
             webhook_backoff_s=_float(env, "COMMENTS_WEBHOOK_BACKOFF_S", d.webhook_backoff_s),
             webhook_retry_s=_float(env, "COMMENTS_WEBHOOK_RETRY_S", d.webhook_retry_s),
             webhook_timeout_s=_float(env, "COMMENTS_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
+            webhook_log_retention_days=_int(
+                env,
+                "COMMENTS_WEBHOOK_LOG_RETENTION_DAYS",
+                d.webhook_log_retention_days,
+                minimum=1,
+            ),
+            mail_log_retention_days=_int(
+                env, "COMMENTS_MAIL_LOG_RETENTION_DAYS", d.mail_log_retention_days, minimum=1
+            ),
             metrics_allow=_networks(env, "COMMENTS_METRICS_ALLOW", d.metrics_allow),
             own_origins=_origin(env, "COMMENTS_PUBLIC_URL"),
             sso_max_ttl_s=_int(env, "COMMENTS_SSO_MAX_TTL_S", d.sso_max_ttl_s),

@@ -41,6 +41,8 @@ class Erased:
     audit_texts_cleared: int
     subscriptions_deleted: int  # reply e-mail addresses
     likes_anonymised: int = 0  # their likes keep counting, under ids that name nobody
+    webhook_messages_redacted: int = 0  # outbox rows carrying their comments or name
+    mails_removed: int = 0  # reply mails to them deleted, of theirs not yet sent dropped
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +103,8 @@ async def erase_author(
         audit_texts_cleared=total.notes,
         subscriptions_deleted=total.subscriptions,
         likes_anonymised=total.likes,
+        webhook_messages_redacted=total.messages,
+        mails_removed=total.mails,
     )
     detail = {k: v for k, v in erased.to_json().items() if k not in ("site", "author")}
     await review.audit(site, actor, ERASE_ACTION, f"author:{author_id}", detail)

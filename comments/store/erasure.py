@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from comments.models import Comment
 from comments.store.authors import NOTE_ACTION
 from comments.store.edit_tables import comment_versions
-from comments.store.mail_tables import mail_queue, mail_subscriptions
+from comments.store.erasure_queues import clear_mail_queue, redact_outbox
+from comments.store.mail_tables import mail_subscriptions
 from comments.store.reaction_tables import reactions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
@@ -52,6 +53,8 @@ class Scrubbed:
     notes: int  # audit entries (notes, bans) whose text was cleared
     subscriptions: int = 0  # reply e-mail addresses
     likes: int = 0  # likes now under reader ids that name nobody
+    messages: int = 0  # webhook messages redacted (comments.store.erasure_queues)
+    mails: int = 0  # reply-mail rows deleted or dropped
 
     def plus(self, other: Scrubbed) -> Scrubbed:
         return Scrubbed(
@@ -62,6 +65,8 @@ class Scrubbed:
             notes=self.notes + other.notes,
             subscriptions=self.subscriptions + other.subscriptions,
             likes=self.likes + other.likes,
+            messages=self.messages + other.messages,
+            mails=self.mails + other.mails,
         )
 
 
@@ -161,21 +166,15 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
                     .where(audit.c.id == entry_id)
                     .values(detail=json.dumps(cleared))
                 )
-        # Their e-mail address goes, and with it any reply mail not yet sent to them.
+        # Their e-mail address goes, and with it their reply mails (sent or not).
         subscriptions = await conn.execute(
             sa.delete(mail_subscriptions).where(
                 mail_subscriptions.c.site == site, mail_subscriptions.c.author_id == author_id
             )
         )
-        await conn.execute(
-            sa.update(mail_queue)
-            .where(
-                mail_queue.c.site == site,
-                mail_queue.c.author_id == author_id,
-                mail_queue.c.status == "pending",
-            )
-            .values(status="dropped")
-        )
+        mails = await clear_mail_queue(conn, site, author_id)
+        # Webhook messages carrying their comments or naming them (pending and delivered).
+        messages = await redact_outbox(conn, site, author_id, ERASED_NAME)
         # Their likes keep counting (no count moves, so no page changes) under reader ids
         # that name nobody: which comments a person liked is theirs.
         liked = (
@@ -208,4 +207,6 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
         notes=notes,
         subscriptions=int(subscriptions.rowcount or 0),
         likes=len(liked_ids),
+        messages=messages,
+        mails=mails,
     )

@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from comments.store.edit_tables import comment_versions
-from comments.store.mail_tables import mail_subscriptions
+from comments.store.mail_tables import mail_queue, mail_subscriptions
 from comments.store.reaction_tables import reactions
 from comments.store.review_tables import audit, ban_networks, reports
 from comments.store.store import Store
@@ -32,6 +32,8 @@ LINKED: dict[str, tuple[sa.Table, Any]] = {
     "audit": (audit, lambda a: audit.c.target.in_([a, f"author:{a}"])),
     "mail_subscriptions": (mail_subscriptions, lambda a: mail_subscriptions.c.author_id == a),
     "reactions_made": (reactions, lambda a: reactions.c.author_id == a),
+    # Reply mails waiting for or sent to them (rows hold comment ids, not addresses).
+    "mail_queue": (mail_queue, lambda a: mail_queue.c.author_id == a),
 }
 HIDDEN = {"guest_token_hash", "network_key"}
 
@@ -42,7 +44,8 @@ def _plain(row: Any) -> dict[str, Any]:
         if key in HIDDEN:
             out[f"{key}_present"] = value is not None
         elif isinstance(value, datetime):
-            out[key] = value.isoformat()
+            # SQLite hands back naive times: they are UTC, and the export says so.
+            out[key] = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
         elif key in ("scores", "reasons") and isinstance(value, str):
             out[key] = json.loads(value)
         else:

@@ -20,36 +20,27 @@ async def purge_personal_data(store: Store, before: datetime, batch: int = BATCH
     """Forget what is older than ``before``; returns how many rows changed. The report
     itself (reason, time, its count on the comment) stays: moderators still need it."""
     changed = 0
+    named = sa.and_(reports.c.created_at < before, ~reports.c.reporter.startswith(EXPIRED))
+    keyed = sa.and_(comments.c.created_at < before, comments.c.network_key.is_not(None))
     while True:
-        async with store._write() as conn:
-            ids = (
-                (
-                    await conn.execute(
-                        sa.select(reports.c.id)
-                        .where(
-                            reports.c.created_at < before, ~reports.c.reporter.startswith(EXPIRED)
-                        )
-                        .limit(batch)
-                    )
-                )
-                .scalars()
-                .all()
+        # A read first: an idle node (the usual case) takes no write transaction, which
+        # on SQLite would make every other writer wait behind the sweep.
+        async with store._read() as conn:
+            ids = list(
+                (await conn.execute(sa.select(reports.c.id).where(named).limit(batch))).scalars()
             )
+            keys = list(
+                (await conn.execute(sa.select(comments.c.id).where(keyed).limit(batch))).scalars()
+            )
+        if not ids and not keys:
+            return changed
+        async with store._write() as conn:
             for rid in ids:  # per row: the anonymous name embeds each row's id
                 await conn.execute(
-                    sa.update(reports).where(reports.c.id == rid).values(reporter=f"{EXPIRED}{rid}")
+                    sa.update(reports)
+                    .where(reports.c.id == rid, named)
+                    .values(reporter=f"{EXPIRED}{rid}")
                 )
-            keys = (
-                (
-                    await conn.execute(
-                        sa.select(comments.c.id)
-                        .where(comments.c.created_at < before, comments.c.network_key.is_not(None))
-                        .limit(batch)
-                    )
-                )
-                .scalars()
-                .all()
-            )
             if keys:
                 await conn.execute(
                     sa.update(comments).where(comments.c.id.in_(keys)).values(network_key=None)

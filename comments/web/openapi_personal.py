@@ -24,6 +24,8 @@ EXPORT = {
         "ban_networks",
         "audit",
         "mail_subscriptions",
+        "reactions_made",
+        "mail_queue",
     ],
     "properties": {
         "site": {"type": "string"},
@@ -34,6 +36,8 @@ EXPORT = {
         "ban_networks": {"type": "array", "items": {"type": "object"}},
         "audit": {"type": "array", "items": {"type": "object"}},
         "mail_subscriptions": {"type": "array", "items": {"type": "object"}},
+        "reactions_made": {"type": "array", "items": {"type": "object"}},
+        "mail_queue": {"type": "array", "items": {"type": "object"}},
     },
 }
 COUNTS = [
@@ -45,6 +49,9 @@ COUNTS = [
     "networks_deleted",
     "audit_texts_cleared",
     "subscriptions_deleted",
+    "likes_anonymised",
+    "webhook_messages_redacted",
+    "mails_removed",
 ]
 ERASED = {
     "type": "object",

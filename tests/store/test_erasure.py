@@ -117,6 +117,6 @@ async def test_erase_overwrites_everything_personal_and_twice_is_fine(store: Sto
 
     again = await erase_author(store, review, "gd", ana.id, actor="cli", announce=announce)
     counts = again.to_json()
-    assert [counts[k] for k in counts if k not in ("site", "author")] == [0] * 9
+    assert [counts[k] for k in counts if k not in ("site", "author")] == [0] * 11
     with pytest.raises(Refused):
         await erase_author(store, review, "gd", "g_nobody", actor="cli", announce=announce)

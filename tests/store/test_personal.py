@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from comments.cli import main
 from comments.models import Status
 from comments.store import Store, create_store
+from comments.store.edits import EditStore
+from comments.store.mail import MailStore
 from comments.store.personal import export_author
 from comments.store.review import ReviewStore
 from comments.store.tables import comments
@@ -78,3 +80,27 @@ def test_cli_author_export(
     assert json.loads(out.read_text(encoding="utf-8")) == shown
     assert main(["author", "export", "gd", "guest:nobody"]) == 2
     assert "no author" in capsys.readouterr().err
+
+
+async def test_export_holds_the_edit_history_and_reply_mails(store: Store) -> None:
+    ana, mine = await _seed(store)
+    current = await store.get_comment(mine)
+    assert current is not None
+    edited = await EditStore(store).apply(current, "mine, edited", Status.PUBLISHED, {})
+    assert edited is not None and edited.comment.edited_at is not None
+    store.mail_digest_s = 600.0
+    bob, _ = await store.create_guest("gd", "Bob2")
+    await MailStore(store).subscribe("gd", ana, "ana@example.org")
+    await store.create_comment(
+        site="gd", article="a", author=bob, body="re", parent=mine, status=Status.PUBLISHED
+    )
+    data = await export_author(store, "gd", ana)
+    assert data is not None
+    by_id = {c["id"]: c for c in data["comments"]}
+    assert by_id[mine]["body"] == "mine, edited"
+    assert by_id[mine]["edited_at"] == edited.comment.edited_at.isoformat()
+    assert [(v["comment_id"], v["body"]) for v in data["comment_versions"]] == [(mine, "mine")]
+    version = data["comment_versions"][0]
+    assert version["written_at"] and version["replaced_at"]
+    assert [m["email"] for m in data["mail_subscriptions"]] == ["ana@example.org"]
+    assert [m["status"] for m in data["mail_queue"]] == ["pending"]
