@@ -873,7 +873,9 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 def create_store(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Store:
     """A Store for a ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URL."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
+        from comments.store import sqlite_driver
+
+        engine = create_async_engine(url, module=sqlite_driver.dbapi())
         sa_event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     else:
         engine = create_async_engine(
