@@ -163,20 +163,22 @@ async def _post_comment(request: Request) -> JSONResponse:
     submission = Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
     )
-    if parent is not None:
-        # Its author may answer their own shadowed comment (it looks published to them).
-        await svc.posting.check_parent(submission, await viewer_of(request, site))
+    # The checks' reads on one connection, given back before the write.
+    async with svc.store.reading():
+        if parent is not None:
+            # Its author may answer their own shadowed comment (it looks published to them).
+            await svc.posting.check_parent(submission, await viewer_of(request, site))
 
-    author = await known_author(request, site)
-    if author is None:
-        if not site.guests:
-            raise ApiError(401, "unauthenticated", "sign in to comment")
-        if name is None:
-            raise ApiError(401, "unauthenticated", "guests give an author_name")
-    elif name is not None and author.is_guest and name != author.name:
-        author = Author(id=author.id, name=name)
-
-    result = await svc.posting.submit(submission, author, name)
+        author = await known_author(request, site)
+        if author is None:
+            if not site.guests:
+                raise ApiError(401, "unauthenticated", "sign in to comment")
+            if name is None:
+                raise ApiError(401, "unauthenticated", "guests give an author_name")
+        elif name is not None and author.is_guest and name != author.name:
+            author = Author(id=author.id, name=name)
+        checked = await svc.posting.check(submission, author, name)
+    result = await svc.posting.store_checked(checked)
     if page != (None, None) and result.comment.status is not Status.REJECTED:
         await keep_first(svc.store, site.slug, article, *page)
     payload: dict[str, object] = {"comment": result.comment.to_json(as_author=True)}
