@@ -278,6 +278,7 @@ class Posting:
                 unscored=verdict.unscored,
                 # The queue's order (comments.store.queue), stored with the decision.
                 risk=stored_risk(scores, sub.site.settings["thresholds"]),
+                known_article=article,
             )
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None
