@@ -54,6 +54,8 @@ class Checked:
 class Submitted:
     comment: Comment
     guest_token: str | None = None
+    # The published comment as its event encoded it, for the answer (JSON encoded once).
+    comment_json: str | None = None
 
 
 def unknown_parent() -> Refused:
@@ -283,7 +285,10 @@ class Posting:
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None
         decided = await self.decider.announce_new(comment, event)
-        return Submitted(comment=decided, guest_token=guest_token)
+        encoded = None
+        if event is not None and decided is comment and comment.status is Status.PUBLISHED:
+            encoded = event.comment_json  # what to_json(as_author=True) gives it too
+        return Submitted(comment=decided, guest_token=guest_token, comment_json=encoded)
 
     async def delete_own(
         self, site: Site, article: str, comment_id: str, author: Author

@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from comments.models import (
     Comment,
     EventType,
     Status,
+    comment_json,
     published_event,
     redacted_event,
     removed_event,
@@ -64,6 +65,8 @@ class ArticleRow:
 class EventRow:
     seq: int
     payload: str
+    # A publication's comment as encoded in ``payload`` (for answers that carry it).
+    comment_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -541,14 +544,16 @@ class Store:
             ev: EventRow | None = None
             if status is Status.PUBLISHED:
                 assert seq is not None
+                encoded = comment_json(comment)
                 ev = await self._append_event(
                     conn,
                     art_id,
                     seq,
                     EventType.PUBLISHED,
                     comment.id,
-                    published_event(seq, comment),
+                    published_event(seq, comment, encoded),
                 )
+                ev = replace(ev, comment_json=encoded)
             await self._notify(conn, comment)
             return comment, ev
 
