@@ -177,6 +177,26 @@ def _row_to_comment(row: Any) -> Comment:
     )
 
 
+@contextlib.asynccontextmanager
+async def _unavailable() -> AsyncIterator[None]:
+    """The database's transient failures inside, as StoreUnavailable (a 503)."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
+        if isinstance(exc, IntegrityError):
+            raise
+        raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+
+
+@dataclass
+class _ReadScope:
+    """A ``Store.reading`` scope: the task that opened it, its connection once taken."""
+
+    task: asyncio.Task[Any] | None
+    stack: contextlib.AsyncExitStack
+    conn: AsyncConnection | None = None
+
+
 class Store:
     """The database, behind the few operations the use cases need."""
 
@@ -187,9 +207,9 @@ class Store:
         # spin on SQLITE_BUSY. PostgreSQL serialises on the article row instead.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # The connection of the current ``reading()`` scope, with the task that opened it.
-        self._reading: contextvars.ContextVar[
-            tuple[asyncio.Task[Any] | None, AsyncConnection] | None
-        ] = contextvars.ContextVar(f"comments-store-reading-{id(self)}", default=None)
+        self._reading: contextvars.ContextVar[_ReadScope | None] = contextvars.ContextVar(
+            f"comments-store-reading-{id(self)}", default=None
+        )
         # Webhook messages, written in the changes' own transactions.
         self.outbox = Outbox()
         # Reply e-mails' digest window when COMMENTS_SMTP_URL is set (Node.start); None:
@@ -237,55 +257,50 @@ class Store:
         bans, the article and the author's latest comments: one pool checkout instead of
         six (with PostgreSQL's pre-ping, BEGIN and ROLLBACK, 6 round trips each).
 
+        The connection is taken at the first read (a request refused before it reads,
+        say a 401, never touches the database) and given back when the scope ends.
         Each statement sees what was committed when it ran, as it did on connections of
         its own: SQLite begins no transaction for a read, and on PostgreSQL the shared
         connection runs in autocommit (under READ COMMITTED, a transaction around reads
         gave no common snapshot either). A task started inside does not use it.
         """
-        if self._owned_reading() is not None:
+        if self._own_scope() is not None:
             yield
             return
-        async with self._read() as conn:
-            if not self.is_sqlite:
-                # No BEGIN/ROLLBACK round trips; SQLite sends none for reads anyway (and
-                # would spend a thread hop setting the mode there and back).
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-            token = self._reading.set((asyncio.current_task(), conn))
-            try:
+        scope = _ReadScope(asyncio.current_task(), contextlib.AsyncExitStack())
+        token = self._reading.set(scope)
+        try:
+            async with _unavailable(), scope.stack:
                 yield
-            finally:
-                self._reading.reset(token)
+        finally:
+            self._reading.reset(token)
 
-    def _owned_reading(self) -> AsyncConnection | None:
+    def _own_scope(self) -> _ReadScope | None:
         scope = self._reading.get()
-        if scope is None or scope[0] is not asyncio.current_task():
-            return None
-        return scope[1]
+        return scope if scope is not None and scope.task is asyncio.current_task() else None
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        shared = self._owned_reading()
-        try:
-            if shared is not None:
-                yield shared
+        scope = self._own_scope()
+        async with _unavailable():
+            if scope is None:
+                async with self.engine.connect() as conn:
+                    yield conn
                 return
-            async with self.engine.connect() as conn:
-                yield conn
-        except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            if scope.conn is None:
+                conn = await scope.stack.enter_async_context(self.engine.connect())
+                if not self.is_sqlite:
+                    # No BEGIN/ROLLBACK round trips; SQLite sends none for reads anyway
+                    # (and would spend a thread hop setting the mode there and back).
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                scope.conn = conn
+            yield scope.conn
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         lock = self._write_lock or contextlib.nullcontext()
-        try:
-            async with lock, self.engine.begin() as conn:
-                yield conn
-        except (OperationalError, DBAPIError, OSError, PoolTimeout) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+        async with _unavailable(), lock, self.engine.begin() as conn:
+            yield conn
 
     def _insert(self, table: sa.Table) -> Any:
         if self.is_sqlite:
