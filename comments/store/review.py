@@ -130,13 +130,11 @@ def default_scope(kind: str) -> str:
 _AUTHOR_BAN = sa.select(authors.c.banned, authors.c.banned_until, authors.c.ban_shadow).where(
     authors.c.id == sa.bindparam("author_id"), authors.c.site == sa.bindparam("site")
 )
-_APPROVED = (
-    sa.select(comments.c.id)
-    .where(
-        comments.c.author_id == sa.bindparam("author_id"),
-        comments.c.status == Status.PUBLISHED,
-    )
-    .limit(1)
+# With whether any comment of theirs is published (a second statement before).
+_AUTHOR_STATE = _AUTHOR_BAN.add_columns(
+    sa.exists()
+    .where(comments.c.author_id == authors.c.id, comments.c.status == Status.PUBLISHED)
+    .label("approved")
 )
 _NETWORK_BANS = sa.select(ban_networks.c.shadow, ban_networks.c.created_at).where(
     ban_networks.c.site == sa.bindparam("site"),
@@ -409,13 +407,19 @@ class ReviewStore:
         """``besides``: a comment that does not count as approved (the one being decided:
         an edited comment does not vouch for its own new text)."""
         async with self.store._read() as conn:
-            row = (await conn.execute(_AUTHOR_BAN, {"author_id": author_id, "site": site})).first()
+            row = (
+                await conn.execute(
+                    _AUTHOR_STATE if besides is None else _AUTHOR_BAN,
+                    {"author_id": author_id, "site": site},
+                )
+            ).first()
             if row is None:
                 return AuthorState(exists=False, banned=False, has_approved_comment=False)
             active = _active(row, utcnow())
             banned, shadowed = active and not row.ban_shadow, active and bool(row.ban_shadow)
+            approved: Any
             if besides is None:
-                approved = (await conn.execute(_APPROVED, {"author_id": author_id})).first()
+                approved = row.approved or None  # read with the ban, in one statement
             else:
                 approved = (
                     await conn.execute(
