@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -65,8 +65,9 @@ class ArticleRow:
 class EventRow:
     seq: int
     payload: str
-    # A publication's comment as encoded in ``payload`` (for answers that carry it).
-    comment_json: str | None = None
+    # A publication's comment as encoded in ``payload`` (for answers that carry it); not
+    # part of the event's identity.
+    comment_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
