@@ -116,8 +116,17 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def published_event(seq: int, comment: Comment) -> str:
-    return dumps({"type": str(EventType.PUBLISHED), "seq": seq, "comment": comment.to_json()})
+def comment_json(comment: Comment) -> str:
+    """The comment's wire form, encoded: made once for a post and reused in its event
+    (stored, brokered, framed) and in the HTTP answer (``published_event``)."""
+    return dumps(comment.to_json())
+
+
+def published_event(seq: int, comment: Comment, encoded: str | None = None) -> str:
+    """``dumps({"type": …, "seq": seq, "comment": comment.to_json()})``, byte for byte,
+    around ``encoded`` (the comment's ``comment_json``) when given."""
+    inner = comment_json(comment) if encoded is None else encoded
+    return f'{{"type":"{EventType.PUBLISHED}","seq":{seq},"comment":{inner}}}'
 
 
 def edited_event(seq: int, comment: Comment) -> str:

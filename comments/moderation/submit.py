@@ -37,9 +37,25 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class Checked:
+    """A post that passed every check, with what the checks read (not read again)."""
+
+    sub: Submission
+    author: Author | None
+    new_guest_name: str | None
+    shadow: bool
+    reason: str
+    network: str | None
+    article: ArticleRow | None
+    state: AuthorState
+
+
+@dataclass(frozen=True)
 class Submitted:
     comment: Comment
     guest_token: str | None = None
+    # The published comment as its event encoded it, for the answer (JSON encoded once).
+    comment_json: str | None = None
 
 
 def unknown_parent() -> Refused:
@@ -119,17 +135,31 @@ class Posting:
     async def submit(
         self, sub: Submission, author: Author | None, new_guest_name: str | None
     ) -> Submitted:
-        """Store, decide and publish or hold one comment.
+        """Store, decide and publish or hold one comment: :meth:`check`, then
+        :meth:`store`.
 
         ``author`` is the verified identity, or None with ``new_guest_name`` set for a
         guest posting for the first time (created only once every check has passed).
+
+        Raises:
+            Refused: ``banned``, ``closed``, ``duplicate``, ``unknown_parent``,
+                ``rate_limited``.
+        """
+        async with self.store.reading():
+            checked = await self.check(sub, author, new_guest_name)
+        return await self.store_checked(checked)
+
+    async def check(
+        self, sub: Submission, author: Author | None, new_guest_name: str | None
+    ) -> Checked:
+        """Every check of a post, in docs/api.md's order, before anything is written
+        (its reads share the caller's ``Store.reading`` scope, if any).
 
         A shadow-banned author (or a guest on a network shadow-banned with its author)
         is answered as if published; the comment is stored SHADOWED for them alone.
 
         Raises:
-            Refused: ``banned``, ``closed``, ``duplicate``, ``unknown_parent``,
-                ``rate_limited``.
+            Refused: ``banned``, ``closed``, ``duplicate``, ``rate_limited``.
         """
         shadow, reason = False, SHADOW_REASON
         # A guest posting for the first time has no state yet: nothing banned, nothing
@@ -159,11 +189,31 @@ class Posting:
         ):
             raise Refused(Code.DUPLICATE, "you posted this same comment a moment ago")
         await self._rate_limit(sub, author)
+        return Checked(
+            sub=sub,
+            author=author,
+            new_guest_name=new_guest_name,
+            shadow=shadow,
+            reason=reason,
+            network=network,
+            article=article,
+            state=state,
+        )
 
+    async def store_checked(self, checked: Checked) -> Submitted:
+        """Write a post that passed :meth:`check`: create the new guest, store the
+        comment, decide it.
+
+        Raises:
+            Refused: ``unknown_parent`` (the parent left since it was checked).
+        """
+        sub, author, shadow, network = checked.sub, checked.author, checked.shadow, checked.network
         guest_token: str | None = None
         if author is None:
-            assert new_guest_name is not None
-            author, guest_token = await self.store.create_guest(sub.site.slug, new_guest_name)
+            assert checked.new_guest_name is not None
+            author, guest_token = await self.store.create_guest(
+                sub.site.slug, checked.new_guest_name
+            )
             # A new guest's first post counts against its own limit too.
             await self.limiter.hit(_author_key(author), _per_author(sub.site))
         elif not author.is_guest:
@@ -171,7 +221,9 @@ class Posting:
         if not shadow and self.decider.dispatcher is None:
             # Scored here: decided before it is stored, then written with its seq and
             # event in one transaction (nothing unclassified is ever stored published).
-            return await self._submit_decided(sub, author, network, guest_token, article, state)
+            return await self._submit_decided(
+                sub, author, network, guest_token, checked.article, checked.state
+            )
         try:
             comment, _ = await self.store.create_comment(
                 site=sub.site.slug,
@@ -181,7 +233,7 @@ class Posting:
                 parent=sub.parent,
                 network_key=network,
                 status=Status.SHADOWED if shadow else Status.PENDING,
-                reasons=[reason] if shadow else (),
+                reasons=[checked.reason] if shadow else (),
             )
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None
@@ -228,11 +280,15 @@ class Posting:
                 unscored=verdict.unscored,
                 # The queue's order (comments.store.queue), stored with the decision.
                 risk=stored_risk(scores, sub.site.settings["thresholds"]),
+                known_article=article,
             )
         except NotFound:  # the parent left between the check and the write
             raise unknown_parent() from None
         decided = await self.decider.announce_new(comment, event)
-        return Submitted(comment=decided, guest_token=guest_token)
+        encoded = None
+        if event is not None and decided is comment and comment.status is Status.PUBLISHED:
+            encoded = event.comment_json  # what to_json(as_author=True) gives it too
+        return Submitted(comment=decided, guest_token=guest_token, comment_json=encoded)
 
     async def delete_own(
         self, site: Site, article: str, comment_id: str, author: Author

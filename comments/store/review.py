@@ -126,6 +126,26 @@ def default_scope(kind: str) -> str:
     return SCOPE_NETWORK if kind == "guest" else SCOPE_AUTHOR
 
 
+# What every post reads, built once (see comments/store/store.py, _ARTICLE).
+_AUTHOR_BAN = sa.select(authors.c.banned, authors.c.banned_until, authors.c.ban_shadow).where(
+    authors.c.id == sa.bindparam("author_id"), authors.c.site == sa.bindparam("site")
+)
+# With whether any comment of theirs is published (a second statement before).
+_AUTHOR_STATE = _AUTHOR_BAN.add_columns(
+    sa.exists()
+    .where(comments.c.author_id == authors.c.id, comments.c.status == Status.PUBLISHED)
+    .label("approved")
+)
+_NETWORK_BANS = sa.select(ban_networks.c.shadow, ban_networks.c.created_at).where(
+    ban_networks.c.site == sa.bindparam("site"),
+    ban_networks.c.network_key == sa.bindparam("network_key"),
+    sa.or_(
+        ban_networks.c.until.is_(None),
+        ban_networks.c.until > sa.bindparam("now", type_=ban_networks.c.until.type),
+    ),
+)
+
+
 def _active(row: Any, now: datetime) -> bool:
     return bool(row.banned) and (row.banned_until is None or _aware(row.banned_until) > now)
 
@@ -389,26 +409,29 @@ class ReviewStore:
         async with self.store._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(authors.c.banned, authors.c.banned_until, authors.c.ban_shadow).where(
-                        authors.c.id == author_id, authors.c.site == site
-                    )
+                    _AUTHOR_STATE if besides is None else _AUTHOR_BAN,
+                    {"author_id": author_id, "site": site},
                 )
             ).first()
             if row is None:
                 return AuthorState(exists=False, banned=False, has_approved_comment=False)
             active = _active(row, utcnow())
             banned, shadowed = active and not row.ban_shadow, active and bool(row.ban_shadow)
-            approved = (
-                await conn.execute(
-                    sa.select(comments.c.id)
-                    .where(
-                        comments.c.author_id == author_id,
-                        comments.c.status == Status.PUBLISHED,
-                        *([] if besides is None else [comments.c.id != besides]),
+            approved: Any
+            if besides is None:
+                approved = row.approved or None  # read with the ban, in one statement
+            else:
+                approved = (
+                    await conn.execute(
+                        sa.select(comments.c.id)
+                        .where(
+                            comments.c.author_id == author_id,
+                            comments.c.status == Status.PUBLISHED,
+                            comments.c.id != besides,
+                        )
+                        .limit(1)
                     )
-                    .limit(1)
-                )
-            ).first()
+                ).first()
         return AuthorState(
             exists=True,
             banned=banned,
@@ -601,11 +624,7 @@ class ReviewStore:
         async with self.store._read() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(ban_networks.c.shadow, ban_networks.c.created_at).where(
-                        ban_networks.c.site == site,
-                        ban_networks.c.network_key == network_key,
-                        sa.or_(ban_networks.c.until.is_(None), ban_networks.c.until > now),
-                    )
+                    _NETWORK_BANS, {"site": site, "network_key": network_key, "now": now}
                 )
             ).all()
             if not rows:

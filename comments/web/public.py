@@ -7,7 +7,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from comments.errors import Refused
-from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX, SEQ_MAX, Author, Status
+from comments.models import (
+    ARTICLE_MAX,
+    AUTHOR_NAME_MAX,
+    BODY_MAX,
+    SEQ_MAX,
+    Author,
+    Status,
+    dumps,
+)
 from comments.moderation.submit import Submission, check_content
 from comments.store import StoreUnavailable
 from comments.store.article_pages import keep_first
@@ -118,7 +126,7 @@ def _text(data: dict[str, object], key: str, *, required: bool) -> str | None:
     return value
 
 
-async def post_comment(request: Request) -> JSONResponse:
+async def post_comment(request: Request) -> Response:
     try:
         return await _post_comment(request)
     except (ApiError, Refused) as exc:  # refusals by code, for /metrics
@@ -129,7 +137,7 @@ async def post_comment(request: Request) -> JSONResponse:
         raise
 
 
-async def _post_comment(request: Request) -> JSONResponse:
+async def _post_comment(request: Request) -> Response:
     # docs/api.md's order of checks.
     raw = await read_body(request)  # 413 first, whatever else is wrong
     svc = node_of(request)
@@ -163,27 +171,42 @@ async def _post_comment(request: Request) -> JSONResponse:
     submission = Submission(
         site=site, article=article, body=body, parent=parent, client_ip=client_ip(request)
     )
-    if parent is not None:
-        # Its author may answer their own shadowed comment (it looks published to them).
-        await svc.posting.check_parent(submission, await viewer_of(request, site))
+    # The checks' reads on one connection, given back before the write.
+    async with svc.store.reading():
+        if parent is not None:
+            # Its author may answer their own shadowed comment (it looks published to them).
+            await svc.posting.check_parent(submission, await viewer_of(request, site))
 
-    author = await known_author(request, site)
-    if author is None:
-        if not site.guests:
-            raise ApiError(401, "unauthenticated", "sign in to comment")
-        if name is None:
-            raise ApiError(401, "unauthenticated", "guests give an author_name")
-    elif name is not None and author.is_guest and name != author.name:
-        author = Author(id=author.id, name=name)
-
-    result = await svc.posting.submit(submission, author, name)
+        author = await known_author(request, site)
+        if author is None:
+            if not site.guests:
+                raise ApiError(401, "unauthenticated", "sign in to comment")
+            if name is None:
+                raise ApiError(401, "unauthenticated", "guests give an author_name")
+        elif name is not None and author.is_guest and name != author.name:
+            author = Author(id=author.id, name=name)
+        checked = await svc.posting.check(submission, author, name)
+    result = await svc.posting.store_checked(checked)
     if page != (None, None) and result.comment.status is not Status.REJECTED:
         await keep_first(svc.store, site.slug, article, *page)
+    status = 201 if result.comment.status in ("published", "shadowed") else 202
+    if result.comment_json is not None:
+        return Response(
+            answer_json(result.comment_json, result.guest_token),
+            status_code=status,
+            media_type="application/json",
+        )
     payload: dict[str, object] = {"comment": result.comment.to_json(as_author=True)}
     if result.guest_token is not None:
         payload["guest_token"] = result.guest_token
-    status = 201 if result.comment.status in ("published", "shadowed") else 202
     return JSONResponse(payload, status_code=status)
+
+
+def answer_json(comment_json: str, guest_token: str | None) -> bytes:
+    """A post's answer around its comment as already encoded for its event: the bytes
+    ``JSONResponse({"comment": …, "guest_token": …})`` renders."""
+    token = "" if guest_token is None else f',"guest_token":{dumps(guest_token)}'
+    return f'{{"comment":{comment_json}{token}}}'.encode()
 
 
 async def delete_comment(request: Request) -> JSONResponse:

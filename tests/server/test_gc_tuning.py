@@ -7,6 +7,8 @@ import gc
 import time
 import weakref
 
+import pytest
+
 from comments.server.gc_tuning import THRESHOLDS, PauseMeter, Refreezer
 from comments.settings import Settings
 from tests.conftest import add_site
@@ -106,5 +108,41 @@ def test_cycles_frozen_while_alive_are_freed_by_a_later_full_collection() -> Non
             del _churn
         assert refreezer.full_collections >= 1
         assert all(w() is None for w in watch)
+    finally:
+        gc.unfreeze()
+
+
+def test_the_full_collection_comes_when_the_exact_count_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The frozen objects are counted exactly (a walk over all of them) only once the
+    # running bound crosses the limit; the decision is the exact count's.
+    gc.collect()
+    gc.freeze()
+    counted: list[int] = []
+    real_count = gc.get_freeze_count
+
+    def counting() -> int:
+        counted.append(1)
+        return real_count()
+
+    try:
+        refreezer = Refreezer(growth=2.0, slack=1_000)
+        monkeypatch.setattr(gc, "get_freeze_count", counting)
+        kept = [_Node() for _ in range(100)]
+        refreezer()
+        assert counted == [] and refreezer.full_collections == 0
+        # Frozen, then dead: the bound counts them, the exact count does not.
+        for _ in range(3):
+            dying = [[] for _ in range(400)]  # no cycles: freed while frozen
+            refreezer()
+            del dying
+        assert len(counted) >= 1
+        assert refreezer.full_collections == 0
+        for _ in range(3):
+            _churn = [_Node() for _ in range(1_000)]
+            refreezer()
+        assert refreezer.full_collections >= 1
+        del kept
     finally:
         gc.unfreeze()
