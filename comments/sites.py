@@ -8,6 +8,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -292,6 +293,13 @@ class Site:
     @property
     def sso_secrets(self) -> list[str]:
         return list(self.settings["sso_secrets"])
+
+    @cached_property
+    def mark(self) -> str:
+        """The settings as one string, in cached reads' keys (names shown and hygiene
+        change answers without an event): made once per Site, and the SiteCache loads
+        a new Site when the settings may have changed."""
+        return json.dumps(self.settings, sort_keys=True, default=str)
 
 
 class SiteCache:

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -43,6 +44,7 @@ from comments.web import (
     webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
+from comments.web.write_order import AnswerAfterPublish
 
 log = logging.getLogger("comments.app")
 READY_TIMEOUT_S = 2.0
@@ -206,7 +208,7 @@ def create_app(
     app = App(
         routes=routes,
         lifespan=lifespan,
-        middleware=assets.middleware,
+        middleware=[*assets.middleware, Middleware(AnswerAfterPublish)],
         exception_handlers={
             ApiError: handle_api_error,
             Refused: handle_refused,

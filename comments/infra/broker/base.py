@@ -71,6 +71,13 @@ class Broker(ABC):
     def healthy(self) -> bool:
         """True while the broker is connected and delivering."""
 
+    async def barrier(self) -> bool:
+        """True once every message published (anywhere) before this call, on a channel
+        this node had subscribed to by then, has been handed to ``on_message``; False
+        when the broker cannot tell (then callers read the store instead). Cached reads
+        trust what the hub learnt from messages only behind a True barrier."""
+        return False
+
     async def ping(self) -> None:
         """Raise BrokerUnavailable unless the broker answers now."""
         if not self.healthy:

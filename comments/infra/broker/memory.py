@@ -36,6 +36,11 @@ class MemoryBroker(Broker):
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
+    async def barrier(self) -> bool:
+        # One process: its writers tell the hub (Hub.publish) before they answer, and
+        # nobody else publishes.
+        return self._loop is not None
+
     @property
     def healthy(self) -> bool:
         return self._loop is not None
