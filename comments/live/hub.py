@@ -513,6 +513,7 @@ class Hub:
         marks = self.read_marks.trusted(names)
         if marks is not None:
             self.read_marks.touch(names)
+            self.read_marks.trusted_reads += 1
         return marks
 
     async def learn_marks(self, site: str, articles: list[str]) -> dict[str, Mark]:

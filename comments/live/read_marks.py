@@ -47,6 +47,7 @@ class ReadMarks:
     # Moved by a broker reconnect: confirmations and marks from before are void.
     epoch: int = 0
     learnt: int = 0
+    trusted_reads: int = 0
     invalidated: int = 0
 
     def trusted(self, names: list[str]) -> list[Mark] | None:
