@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from comments.infra.read_cache import etag_of
 from comments.live.read_marks import NO_MARK
+from comments.settings import Settings
 from comments.sites import Site
 from comments.web.common import GUEST_HEADER, VARY_IDENTITY, node_of
 
@@ -51,9 +52,8 @@ def _matches(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _answer(request: Request, entry: tuple[bytes, str]) -> Response:
+def _answer(request: Request, settings: Settings, entry: tuple[bytes, str]) -> Response:
     body, etag = entry
-    settings = node_of(request).settings
     headers = [
         (b"etag", etag.encode()),
         (b"vary", VARY_IDENTITY.encode()),
@@ -87,7 +87,7 @@ async def cached(
         key: Hashable = (*prefix, tuple(known))
         entry = node.read_cache.lookup(key)
         if entry is not None:
-            return _answer(request, entry)
+            return _answer(request, node.settings, entry)
         marks = known
     else:
         found = await node.hub.learn_marks(site.slug, articles)
@@ -95,11 +95,11 @@ async def cached(
         key = (*prefix, tuple(marks))
         entry = node.read_cache.lookup(key)
         if entry is not None:
-            return _answer(request, entry)
+            return _answer(request, node.settings, entry)
     document, seen = await build()
     body = bytes(JSONResponse(document).body)
     # Kept only when read at the keyed seqs: a write in between would file a newer
     # answer under an older key (harmless, but not exact).
     if all(seen.get(a, marks[i][0]) == marks[i][0] for i, a in enumerate(articles)):
-        return _answer(request, node.read_cache.put(key, body))
-    return _answer(request, (body, etag_of(key)))
+        return _answer(request, node.settings, node.read_cache.put(key, body))
+    return _answer(request, node.settings, (body, etag_of(key)))
