@@ -523,6 +523,8 @@ class Hub:
         Raises:
             StoreUnavailable: the store could not be read.
         """
+        if not self.broker.barriers or self.read_marks.limit == 0:
+            return await ReactionStore(self.store).marks(site, articles)
         marks = self.read_marks
         names = [self.channel_name(site, a) for a in articles]
         watches = []

@@ -197,3 +197,31 @@ async def test_a_broker_loss_falls_back_to_the_store(
         await wait_until(lambda: server.node.broker.healthy, timeout=30)
         await post(other, ARTICLE, "after")
         assert _newest(await http.get(PAGE)) == "after"
+
+
+async def test_a_write_is_answered_after_its_broker_message_left(
+    sqlite_url: str, channel_prefix: str, start_server: StartServer
+) -> None:
+    """What lets another node's barrier cover the write: the message is out first."""
+    await add_site(sqlite_url)
+    server: RunningServer = await start_server(
+        Settings(database_url=sqlite_url, channel_prefix=channel_prefix)
+    )
+    broker = server.node.broker
+    release = asyncio.Event()
+    published: list[str] = []
+    original = broker.publish
+
+    async def slow_publish(channel: str, data: bytes) -> None:
+        await release.wait()
+        published.append(channel)
+        await original(channel, data)
+
+    broker.publish = slow_publish  # type: ignore[method-assign]
+    async with api_client(server.url) as http:
+        posting = asyncio.ensure_future(post(http, ARTICLE, "held back"))
+        await wait_until(lambda: server.node.hub._sending)
+        assert not posting.done()
+        release.set()
+        await posting
+        assert published == [server.node.hub.channel_name("news", ARTICLE)]

@@ -24,6 +24,9 @@ class BrokerUnavailable(Exception):
 class Broker(ABC):
     """A pub/sub connection shared by everything on one node."""
 
+    # Whether ``barrier`` can ever pass: cached reads watch articles only then.
+    barriers = False
+
     def __init__(self) -> None:
         self.on_message: MessageHandler = lambda channel, data: None
         self.on_resync: ResyncHandler = lambda: None

@@ -8,6 +8,8 @@ from comments.infra.broker.base import Broker
 
 
 class MemoryBroker(Broker):
+    barriers = True
+
     def __init__(self, url: str = "memory://") -> None:
         super().__init__()
         self._channels: set[str] = set()

@@ -29,6 +29,8 @@ BARRIER_PREFIX = b"comments-barrier:"
 
 
 class RedisBroker(Broker):
+    barriers = True
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
