@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +74,13 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         type=int,
         default=8,
         help="keep-alive connections the client keeps busy (default 8)",
+    )
+    group.add_argument(
+        "--reading-broker",
+        default="memory://",
+        metavar="URL",
+        help="the node's broker: memory:// (the default) or a redis:// URL, where cached "
+        "reads wait for a broker barrier (a PING) before they trust their marks",
     )
     group.add_argument(
         "--reading-database",
@@ -190,7 +198,8 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
                 folder,
                 {
                     "COMMENTS_DATABASE_URL": url,
-                    "COMMENTS_REDIS_URL": "memory://",
+                    "COMMENTS_REDIS_URL": args.reading_broker,
+                    "COMMENTS_CHANNEL_PREFIX": f"bench-reading-{os.getpid()}",
                     # The classifier plays no part in reading; the bundled one starts at once.
                     "COMMENTS_CLASSIFIER": "profanity-check",
                 },
