@@ -312,6 +312,13 @@ class SiteCache:
         self._cache: dict[str, tuple[float, Site | None]] = {}
         self._loading: dict[str, asyncio.Task[Site | None]] = {}
 
+    def peek(self, slug: str) -> Site | None:
+        """The site when its cached copy is fresh, else None (then ``get``)."""
+        hit = self._cache.get(slug)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            return hit[1]
+        return None
+
     async def get(self, slug: str) -> Site | None:
         hit = self._cache.get(slug)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:

@@ -44,6 +44,7 @@ from comments.web import (
     webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
+from comments.web.fast_reads import answer_cached
 from comments.web.write_order import AnswerAfterPublish
 
 log = logging.getLogger("comments.app")
@@ -141,6 +142,13 @@ class App(Starlette):
                 scope.update(child)
                 await live.live(WebSocket(scope, receive, send))
                 return
+        # A cached anonymous read: answered here when kept and known (web/fast_reads).
+        elif (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and await answer_cached(scope, send)
+        ):
+            return
         await super().__call__(scope, receive, send)
 
 

@@ -44,30 +44,41 @@ class _Cached(Response):
         self.raw_headers = headers
 
 
-def _matches(request: Request, etag: str) -> bool:
-    sent = request.headers.get("if-none-match")
+def _matches(sent: str | None, etag: str) -> bool:
     if not sent:
         return False
     tags = {t.strip().removeprefix("W/") for t in sent.split(",")}
     return "*" in tags or etag in tags
 
 
-def _answer(request: Request, settings: Settings, entry: tuple[bytes, str]) -> Response:
+def headers_of(
+    settings: Settings, entry: tuple[bytes, str], if_none_match: str | None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and headers (all but Vary) of a kept answer: 304 when the client's
+    If-None-Match names its ETag."""
     body, etag = entry
     headers = [
         (b"etag", etag.encode()),
-        (b"vary", VARY_IDENTITY.encode()),
         (
             b"cache-control",
             b"public, max-age=%d, stale-while-revalidate=%d"
             % (settings.read_cache_max_age_s, settings.read_cache_swr_s),
         ),
     ]
-    if _matches(request, etag):
-        return _Cached(304, b"", headers)
+    if _matches(if_none_match, etag):
+        return 304, b"", headers
     headers.append((b"content-length", b"%d" % len(body)))
     headers.append((b"content-type", b"application/json"))
-    return _Cached(200, body, headers)
+    return 200, body, headers
+
+
+VARY = (b"vary", VARY_IDENTITY.encode())
+
+
+def _answer(request: Request, settings: Settings, entry: tuple[bytes, str]) -> Response:
+    status, body, headers = headers_of(settings, entry, request.headers.get("if-none-match"))
+    headers.append(VARY)
+    return _Cached(status, body, headers)
 
 
 async def cached(

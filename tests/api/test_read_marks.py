@@ -225,3 +225,42 @@ async def test_a_write_is_answered_after_its_broker_message_left(
         release.set()
         await posting
         assert published == [server.node.hub.channel_name("news", ARTICLE)]
+
+
+async def test_the_short_way_answers_what_the_full_way_does(
+    sqlite_url: str, channel_prefix: str, start_server: StartServer
+) -> None:
+    """comments.web.fast_reads answers hits before Starlette; ``limit=`` (empty) goes the
+    full way to the same cached answer, so the two can be compared byte for byte."""
+    await add_site(sqlite_url, origins=["https://ok.example"])
+    server: RunningServer = await start_server(
+        Settings(database_url=sqlite_url, channel_prefix=channel_prefix)
+    )
+    ignored = {"date", "server"}
+
+    def shown(r: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+        headers = sorted((k, v) for k, v in r.headers.multi_items() if k not in ignored)
+        return r.status_code, r.content, headers
+
+    async with api_client(server.url) as http:
+        await post(http, ARTICLE, "first")
+        base = thread_url("news", ARTICLE)
+        for origin in (None, "https://ok.example", "https://other.example"):
+            headers = {} if origin is None else {"Origin": origin}
+            full = await http.get(base + "?limit=", headers=headers)
+            trusted = server.node.hub.read_marks.trusted_reads
+            short = await http.get(base, headers=headers)
+            assert server.node.hub.read_marks.trusted_reads == trusted + 1
+            assert shown(short) == shown(full)
+            etag = {**headers, "If-None-Match": short.headers["etag"]}
+            not_modified = await http.get(base, headers=etag)
+            assert shown(not_modified) == shown(await http.get(base + "?limit=", headers=etag))
+            assert not_modified.status_code == 304
+        counts = f"/api/v1/sites/news/counts?article={ARTICLE}&article={ARTICLE}"
+        await http.get(counts)
+        short = await http.get(counts)
+        full = await http.get(counts, headers={"Authorization": ""})
+        assert shown(short) == shown(full) and short.json() == {"counts": {ARTICLE: 1}}
+        # Errors still come from the full way.
+        assert (await http.get(base + "?limit=0")).status_code == 422
+        assert (await http.get("/api/v1/sites/nope/counts?article=a")).status_code == 404
