@@ -564,7 +564,8 @@ class Hub:
         """Wait until the broker publishes begun so far are done (or failed): a writer
         answers after its event left, so a read on another node that starts after the
         answer finds it there (comments.live.read_marks)."""
-        if self._sending:
+        # Without barriers (a Redis Cluster) no reader trusts messages: nothing to wait for.
+        if self._sending and self.broker.barriers:
             await asyncio.wait(list(self._sending), timeout=timeout)
 
     # -- events -----------------------------------------------------------------------
