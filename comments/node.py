@@ -104,6 +104,7 @@ class Node:
             resync_interval_s=settings.resync_interval_s,
             # Events a fan-out wrote straight to sockets are counted by the hub.
             delivered=metrics.events_delivered.inc,
+            watch_limit=settings.read_cache_watch_max,
         )
         review = ReviewStore(store)
         feed = ModerationFeed(broker, settings.channel_prefix, sessions=review.active_moderators)

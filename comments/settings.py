@@ -172,6 +172,9 @@ class Settings:
     read_cache_bytes: int = 32 * 1024 * 1024
     read_cache_max_age_s: int = 2
     read_cache_swr_s: int = 10
+    # Articles a node watches (broker subscriptions) so that cached reads of them need
+    # no database query (comments.live.read_marks); the least recently read leave first.
+    read_cache_watch_max: int = 10_000
     classifier: str = "auto"
     detoxify_checkpoint: str | None = None
     detoxify_config_dir: str | None = None
@@ -260,6 +263,7 @@ class Settings:
             read_cache_bytes=_int(env, "COMMENTS_READ_CACHE_BYTES", d.read_cache_bytes),
             read_cache_max_age_s=_int(env, "COMMENTS_READ_CACHE_MAX_AGE_S", d.read_cache_max_age_s),
             read_cache_swr_s=_int(env, "COMMENTS_READ_CACHE_SWR_S", d.read_cache_swr_s),
+            read_cache_watch_max=_int(env, "COMMENTS_READ_CACHE_WATCH_MAX", d.read_cache_watch_max),
             classifier=env.get("COMMENTS_CLASSIFIER") or d.classifier,
             detoxify_checkpoint=env.get("COMMENTS_DETOXIFY_CHECKPOINT") or None,
             detoxify_config_dir=env.get("COMMENTS_DETOXIFY_CONFIG_DIR") or None,

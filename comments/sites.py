@@ -8,6 +8,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -298,6 +299,13 @@ class Site:
     def sso_secrets(self) -> list[str]:
         return list(self.settings["sso_secrets"])
 
+    @cached_property
+    def mark(self) -> str:
+        """The settings as one string, in cached reads' keys (names shown and hygiene
+        change answers without an event): made once per Site, and the SiteCache loads
+        a new Site when the settings may have changed."""
+        return json.dumps(self.settings, sort_keys=True, default=str)
+
 
 class SiteCache:
     """Sites read on every request, cached for a few seconds so that ``comments site
@@ -308,6 +316,13 @@ class SiteCache:
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Site | None]] = {}
         self._loading: dict[str, asyncio.Task[Site | None]] = {}
+
+    def peek(self, slug: str) -> Site | None:
+        """The site when its cached copy is fresh, else None (then ``get``)."""
+        hit = self._cache.get(slug)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            return hit[1]
+        return None
 
     async def get(self, slug: str) -> Site | None:
         hit = self._cache.get(slug)

@@ -1,9 +1,10 @@
 """A per-node cache of encoded read responses (thread first pages, counts).
 
-Entries are keyed by everything the answer depends on, the articles' ``last_seq``
-included: every change a reader can see (publish, removal, redaction, edit) appends an
-event and so moves ``last_seq``, and a key with a moved seq is simply never asked again
-(it ages out of the LRU). Only answers that carry no identity are cached: a reader's own
+Entries are keyed by everything the answer depends on, the articles' marks included
+(``last_seq`` and reactions version, comments.live.read_marks): every change a reader
+can see (publish, removal, redaction, edit, like) moves one, and a key with a moved mark
+is simply never asked again (it ages out of the LRU). Each entry keeps its ETag, so a
+hit computes nothing. Only answers that carry no identity are cached: a reader's own
 shadowed comments make theirs differ.
 """
 
@@ -24,33 +25,41 @@ class ReadCache:
     misses: int = 0
     evictions: int = 0
     size: int = 0
-    _entries: OrderedDict[Hashable, bytes] = field(default_factory=OrderedDict)
+    _entries: OrderedDict[Hashable, tuple[bytes, str]] = field(default_factory=OrderedDict)
 
     @property
     def enabled(self) -> bool:
         return self.budget > 0
 
     def get(self, key: Hashable) -> bytes | None:
-        body = self._entries.get(key)
-        if body is None:
-            self.misses += 1
+        entry = self.lookup(key)
+        return None if entry is None else entry[0]
+
+    def lookup(self, key: Hashable, *, count_miss: bool = True) -> tuple[bytes, str] | None:
+        """The body and ETag kept under ``key``, or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            if count_miss:
+                self.misses += 1
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        return body
+        return entry
 
-    def put(self, key: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, body: bytes) -> tuple[bytes, str]:
+        entry = (body, etag_of(key))
         if len(body) > self.budget:
-            return
+            return entry
         old = self._entries.pop(key, None)
         if old is not None:
-            self.size -= len(old)
-        self._entries[key] = body
+            self.size -= len(old[0])
+        self._entries[key] = entry
         self.size += len(body)
         while self.size > self.budget:
             _, dropped = self._entries.popitem(last=False)
-            self.size -= len(dropped)
+            self.size -= len(dropped[0])
             self.evictions += 1
+        return entry
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -21,6 +21,7 @@ from functools import cached_property
 from comments.infra.broker import Broker, BrokerUnavailable
 from comments.live.frames import text_frame
 from comments.live.like_counts import LIKES_HEAD, LikeCounts, like_message, parse_like
+from comments.live.read_marks import NO_MARK, WATCH_LIMIT, Mark, ReadMarks
 from comments.models import (
     batch_frame,
     carries_comment,
@@ -29,6 +30,7 @@ from comments.models import (
     superseded_id,
 )
 from comments.store import EventRow, Store, StoreUnavailable
+from comments.store.reactions import ReactionStore
 
 #: Told each event of a channel's stream (its payload), once, in seq order: for parts
 #: that follow an article without a socket of their own (comments.live.counts).
@@ -40,6 +42,8 @@ log = logging.getLogger("comments.hub")
 REPLAY_MAX = 1000
 # Gap fills and resyncs read the store in pages of this many events.
 READ_PAGE = 1000
+# The sweep compares this many watched articles' marks with the store per query.
+SWEEP_MARKS_PAGE = 500
 # A frame carries at most this many characters of events (one event may exceed it), so
 # a replay of long comments arrives as several frames, each within the 1 MiB message
 # limit common WebSocket clients apply by default (4 bytes a character at worst).
@@ -352,6 +356,7 @@ class Hub:
         resync_interval_s: float = 5.0,
         fanout_pause: float = FANOUT_PAUSE,
         delivered: Callable[[int], object] | None = None,
+        watch_limit: int = WATCH_LIMIT,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -368,6 +373,10 @@ class Hub:
         self.publish_failures = 0
         # Like-count frames queued for sockets (one per socket per comment per flush).
         self.like_frames = 0
+        # Articles watched for the read cache, with their marks (comments.live.read_marks).
+        self.read_marks = ReadMarks(limit=watch_limit)
+        # Broker publishes under way: writers wait for them before answering.
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -502,19 +511,115 @@ class Hub:
         channel.ready.set()
 
     async def _close(self, channel: Channel) -> None:
-        if self.channels.get(channel.name) is None:
+        await self._release(channel.name)
+
+    async def _release(self, name: str) -> None:
+        """Unsubscribe ``name`` unless a live channel or a read watch still needs it."""
+        marks = self.read_marks
+        if name in self.channels or name in marks.watches or name in marks.releasing:
+            return
+        marks.releasing.add(name)
+        try:
             with contextlib.suppress(BrokerUnavailable):
-                await self.broker.unsubscribe(channel.name)
+                await self.broker.unsubscribe(name)
+        finally:
+            marks.releasing.discard(name)
+        if name in self.channels or name in marks.watches:
+            # Wanted again while it was being dropped (its new subscribe may have gone
+            # first): subscribe again; what was learnt meanwhile is void, and a live
+            # channel reads what it may have missed.
+            marks.unconfirm(name)
+            with contextlib.suppress(BrokerUnavailable):
+                await self.broker.subscribe(name)
+            channel = self.channels.get(name)
+            if channel is not None and channel.ready.is_set():
+                self._catch_up(channel)
+
+    # -- marks for cached reads (comments.live.read_marks) ----------------------------
+
+    async def marks_now(self, site: str, articles: list[str]) -> list[Mark] | None:
+        """The articles' marks with no database work, or None (then ``learn_marks``)."""
+        names = [self.channel_name(site, a) for a in articles]
+        if self.read_marks.trusted(names) is None:
+            return None
+        # Whatever was published before this request arrived has been handled after it.
+        if not await self.broker.barrier():
+            return None
+        marks = self.read_marks.trusted(names)
+        if marks is not None:
+            self.read_marks.touch(names)
+            self.read_marks.trusted_reads += 1
+        return marks
+
+    async def learn_marks(self, site: str, articles: list[str]) -> dict[str, Mark]:
+        """The articles' marks read from the store (the exact path); each is kept for the
+        next reads when its channel is confirmed and nothing moved it meanwhile.
+
+        Raises:
+            StoreUnavailable: the store could not be read.
+        """
+        if not self.broker.barriers or self.read_marks.limit == 0:
+            return await ReactionStore(self.store).marks(site, articles)
+        marks = self.read_marks
+        names = [self.channel_name(site, a) for a in articles]
+        watches = []
+        fresh = []
+        for name, article in zip(names, articles, strict=True):
+            watch, new = marks.watch(name, site, article)
+            watches.append(watch)
+            if new:
+                fresh.append(name)
+        for name in marks.over_limit():
+            self._spawn(self._release(name))
+        epoch = marks.epoch
+        for name in fresh:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.broker.subscribe(name)
+
+        def current(name: str, watch: object) -> bool:
+            return (
+                marks.epoch == epoch
+                and marks.watches.get(name) is watch
+                and name not in marks.releasing
+            )
+
+        if not all(w.confirmed for w in watches) and await self.broker.barrier():
+            for name, watch in zip(names, watches, strict=True):
+                if current(name, watch):
+                    watch.confirmed = True
+        gens = [w.gen for w in watches]
+        found = await ReactionStore(self.store).marks(site, articles)
+        for name, article, watch, gen in zip(names, articles, watches, gens, strict=True):
+            if watch.confirmed and watch.gen == gen and current(name, watch):
+                watch.mark = found.get(article, NO_MARK)
+                marks.learnt += 1
+        return found
+
+    async def sent(self, timeout: float = 5.0) -> None:
+        """Wait until the broker publishes begun so far are done (or failed): a writer
+        answers after its event left, so a read on another node that starts after the
+        answer finds it there (comments.live.read_marks)."""
+        # Without barriers (a Redis Cluster) no reader trusts messages: nothing to wait for.
+        if self._sending and self.broker.barriers:
+            await asyncio.wait(list(self._sending), timeout=timeout)
 
     # -- events -----------------------------------------------------------------------
 
     def publish(self, site: str, article: str, event: EventRow) -> None:
         """An event this node just committed: deliver it here now, and to other nodes."""
         name = self.channel_name(site, article)
+        self.read_marks.invalidate(name)
         channel = self.channels.get(name)
         if channel is not None:
             self._accept(channel, event.seq, event.payload)
-        self._spawn(self._send(name, event_message(event)))
+        self._send_soon(name, event_message(event))
+
+    def _send_soon(self, name: str, data: bytes) -> None:
+        task = asyncio.ensure_future(self._send(name, data))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
     async def _send(self, name: str, data: bytes) -> None:
         try:
@@ -527,6 +632,8 @@ class Hub:
             )
 
     def on_message(self, name: str, data: bytes) -> None:
+        # Any event or like of a watched article: its mark is read again.
+        self.read_marks.invalidate(name)
         channel = self.channels.get(name)
         if channel is None:
             return
@@ -548,10 +655,11 @@ class Hub:
     ) -> None:
         """A like count this node just committed: to this node's sockets and to others'."""
         name = self.channel_name(site, article)
+        self.read_marks.invalidate(name)
         channel = self.channels.get(name)
         if channel is not None:
             self._like(channel, comment_id, reactions, version)
-        self._spawn(self._send(name, like_message(comment_id, reactions, version)))
+        self._send_soon(name, like_message(comment_id, reactions, version))
 
     def _like(self, channel: Channel, comment_id: str, reactions: int, version: int) -> None:
         delay = channel.likes.offer(comment_id, reactions, version)
@@ -665,6 +773,7 @@ class Hub:
             self._spawn(self._fill(channel, wait=False))
 
     def on_resync(self) -> None:
+        self.read_marks.forget_all()
         for channel in list(self.channels.values()):
             if channel.ready.is_set():
                 # Spawned even when a gap fill runs: that one may stop at its gap.
@@ -691,6 +800,27 @@ class Hub:
                     )
                     if behind:
                         self._catch_up(channel)
+            await self._sweep_marks()
+
+    async def _sweep_marks(self) -> None:
+        """Forget every mark the store has moved past: the net under a message lost
+        without the connection dropping, or written where no broker tells (a CLI
+        process beside the in-process broker)."""
+        by_site: dict[str, list[tuple[str, str]]] = {}
+        for name, watch in self.read_marks.watches.items():
+            if watch.mark is not None:
+                by_site.setdefault(watch.site, []).append((name, watch.article))
+        for site, known in by_site.items():
+            for start in range(0, len(known), SWEEP_MARKS_PAGE):
+                page = known[start : start + SWEEP_MARKS_PAGE]
+                try:
+                    found = await ReactionStore(self.store).marks(site, [a for _, a in page])
+                except StoreUnavailable:
+                    return
+                for name, article in page:
+                    now = self.read_marks.watches.get(name)
+                    if now is not None and now.mark not in (None, found.get(article, NO_MARK)):
+                        self.read_marks.invalidate(name)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -44,6 +45,8 @@ from comments.web import (
     webhooks,
 )
 from comments.web.errors import ApiError, error_response, handle_api_error, handle_refused
+from comments.web.fast_reads import answer_cached
+from comments.web.write_order import AnswerAfterPublish
 
 log = logging.getLogger("comments.app")
 READY_TIMEOUT_S = 2.0
@@ -141,6 +144,13 @@ class App(Starlette):
                     scope.update(child)
                     await route.endpoint(WebSocket(scope, receive, send))
                     return
+        # A cached anonymous read: answered here when kept and known (web/fast_reads).
+        elif (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and await answer_cached(scope, send)
+        ):
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -213,7 +223,7 @@ def create_app(
     app = App(
         routes=routes,
         lifespan=lifespan,
-        middleware=assets.middleware,
+        middleware=[*assets.middleware, Middleware(AnswerAfterPublish)],
         exception_handlers={
             ApiError: handle_api_error,
             Refused: handle_refused,

@@ -16,7 +16,6 @@ from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
 
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -246,6 +245,9 @@ async def whoami(request: Request) -> JSONResponse:
     )
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 class NoSniff:
     """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every HTTP answer, so a
     browser never runs a JSON error (or anything else) as a script or a page."""
@@ -260,7 +262,11 @@ class NoSniff:
 
         async def send_nosniff(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).setdefault("X-Content-Type-Options", "nosniff")
+                # On every answer: the raw list (names in lower case), not MutableHeaders.
+                headers = list(message.get("headers", ()))
+                if all(name != NOSNIFF[0] for name, _ in headers):
+                    headers.append(NOSNIFF)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_nosniff)

@@ -87,11 +87,25 @@ class SiteCors:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                out.add_vary_header("Origin")
-                if granted is not None:
+                if granted is None:
+                    # Every cached read passes here: the raw list, not MutableHeaders.
+                    message["headers"] = vary_origin(list(message.get("headers", ())))
+                else:
+                    out = MutableHeaders(scope=message)
+                    out.add_vary_header("Origin")
                     out["Access-Control-Allow-Origin"] = granted
                     out["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` (raw, names in lower case as Starlette makes them) with Origin in
+    Vary, as ``MutableHeaders.add_vary_header("Origin")`` would make them."""
+    for i, (name, value) in enumerate(headers):
+        if name == b"vary":
+            headers[i] = (name, value + b", Origin")
+            return headers
+    headers.append((b"vary", b"Origin"))
+    return headers

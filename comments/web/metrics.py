@@ -114,6 +114,20 @@ async def scrape(svc: Node) -> str:
     cache_evictions.inc(cache.evictions)
     cache_bytes = Gauge("comments_read_cache_bytes", "Bytes of answers held in the read cache.")
     cache_bytes.set(cache.size)
+    marks = svc.hub.read_marks
+    marks_trusted = Counter(
+        "comments_read_marks_trusted_total",
+        "Anonymous reads whose article marks came without a database query.",
+    )
+    marks_trusted.inc(marks.trusted_reads)
+    marks_learnt = Counter(
+        "comments_read_marks_learnt_total", "Article marks read from the database and kept."
+    )
+    marks_learnt.inc(marks.learnt)
+    watched = Gauge(
+        "comments_read_watched_articles", "Articles watched through the broker for cached reads."
+    )
+    watched.set(len(marks.watches))
     return render(
         [
             *svc.metrics.own(),
@@ -130,6 +144,9 @@ async def scrape(svc: Node) -> str:
             cache_hits,
             cache_misses,
             cache_evictions,
+            marks_trusted,
+            marks_learnt,
+            watched,
             cache_bytes,
         ]
     )

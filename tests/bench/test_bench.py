@@ -199,6 +199,9 @@ def test_quick_reading_benchmark_prints_figures(tmp_path: Path) -> None:
         "reading_newest_page_per_s",
         "reading_ratio_vs_healthz",
         "reading_newest_ratio_vs_healthz",
+        "reading_counts_per_s",
+        "read_page_ratio_vs_healthz",
+        "read_counts_ratio_vs_healthz",
         "reading_page_kb",
         "reading_seed_per_s",
     ):

@@ -24,6 +24,9 @@ class BrokerUnavailable(Exception):
 class Broker(ABC):
     """A pub/sub connection shared by everything on one node."""
 
+    # Whether ``barrier`` can ever pass: cached reads watch articles only then.
+    barriers = False
+
     def __init__(self) -> None:
         self.on_message: MessageHandler = lambda channel, data: None
         self.on_resync: ResyncHandler = lambda: None
@@ -70,6 +73,13 @@ class Broker(ABC):
     @abstractmethod
     def healthy(self) -> bool:
         """True while the broker is connected and delivering."""
+
+    async def barrier(self) -> bool:
+        """True once every message published (anywhere) before this call, on a channel
+        this node had subscribed to by then, has been handed to ``on_message``; False
+        when the broker cannot tell (then callers read the store instead). Cached reads
+        trust what the hub learnt from messages only behind a True barrier."""
+        return False
 
     async def ping(self) -> None:
         """Raise BrokerUnavailable unless the broker answers now."""

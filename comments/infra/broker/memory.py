@@ -8,6 +8,8 @@ from comments.infra.broker.base import Broker
 
 
 class MemoryBroker(Broker):
+    barriers = True
+
     def __init__(self, url: str = "memory://") -> None:
         super().__init__()
         self._channels: set[str] = set()
@@ -35,6 +37,11 @@ class MemoryBroker(Broker):
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
+
+    async def barrier(self) -> bool:
+        # One process: its writers tell the hub (Hub.publish) before they answer, and
+        # nobody else publishes.
+        return self._loop is not None
 
     @property
     def healthy(self) -> bool:

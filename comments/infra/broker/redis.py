@@ -23,9 +23,14 @@ log = logging.getLogger("comments.broker")
 
 # How long a read waits before the loop checks the connection's health again.
 POLL_S = 1.0
+# A barrier PING unanswered for this long counts as failed (its readers use the store).
+BARRIER_TIMEOUT_S = 1.0
+BARRIER_PREFIX = b"comments-barrier:"
 
 
 class RedisBroker(Broker):
+    barriers = True
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
@@ -44,6 +49,12 @@ class RedisBroker(Broker):
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.reconnects = 0
+        # Barriers (see barrier()): readers waiting for the next PING, and those whose
+        # PING is out, by its number.
+        self._barrier_next: list[asyncio.Future[bool]] = []
+        self._barrier_out: dict[int, list[asyncio.Future[bool]]] = {}
+        self._barrier_count = 0
+        self._barrier_scheduled = False
 
     @property
     def healthy(self) -> bool:
@@ -92,6 +103,55 @@ class RedisBroker(Broker):
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.unsubscribe(channel)
 
+    async def barrier(self) -> bool:
+        """A PING on the subscription connection: Redis answers it after every message
+        it queued for this connection before, and redis-py reads in order, so its PONG
+        comes after those messages went to ``on_message``. Readers arriving in one loop
+        turn share one PING."""
+        if not self._healthy or self._pubsub is None:
+            return False
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._barrier_next.append(waiter)
+        if not self._barrier_scheduled:
+            self._barrier_scheduled = True
+            loop.call_soon(self._send_barrier)
+        return await waiter
+
+    def _send_barrier(self) -> None:
+        self._barrier_scheduled = False
+        waiters, self._barrier_next = self._barrier_next, []
+        pubsub = self._pubsub
+        if not waiters:
+            return
+        if pubsub is None or not self._healthy:
+            _settle(waiters, False)
+            return
+        self._barrier_count += 1
+        number = self._barrier_count
+        self._barrier_out[number] = waiters
+        asyncio.get_running_loop().call_later(BARRIER_TIMEOUT_S, self._barrier_done, number, False)
+        task = asyncio.ensure_future(pubsub.ping(BARRIER_PREFIX + b"%d" % number))
+        # A failed send: the read loop sees the broken connection; the timer answers.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _barrier_done(self, number: int, passed: bool) -> None:
+        waiters = self._barrier_out.pop(number, None)
+        if waiters is not None:
+            _settle(waiters, passed)
+
+    def _on_pong(self, data: object) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if isinstance(data, bytes) and data.startswith(BARRIER_PREFIX):
+            with contextlib.suppress(ValueError):
+                self._barrier_done(int(data[len(BARRIER_PREFIX) :]), True)
+
+    def _fail_barriers(self) -> None:
+        out, self._barrier_out = self._barrier_out, {}
+        for waiters in out.values():
+            _settle(waiters, False)
+
     async def _run(self) -> None:
         backoff = Backoff()
         lost = False
@@ -114,6 +174,8 @@ class RedisBroker(Broker):
                 lost = False
                 await self._read(pubsub)
             except asyncio.CancelledError:
+                self._healthy = False
+                self._fail_barriers()
                 await self._close(pubsub)
                 raise
             except (RedisError, OSError) as exc:
@@ -126,13 +188,18 @@ class RedisBroker(Broker):
                 lost = True
             self._healthy = False
             self._pubsub = None
+            self._fail_barriers()
             await self._close(pubsub)
             await backoff.wait()
 
     async def _read(self, pubsub: PubSub) -> None:
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
-            if message is None or message.get("type") != "message":
+            if message is None:
+                continue
+            if message.get("type") != "message":
+                if message.get("type") == "pong":
+                    self._on_pong(message.get("data"))
                 continue
             channel = message["channel"]
             if isinstance(channel, bytes):
@@ -152,3 +219,9 @@ class RedisBroker(Broker):
     def _safe_url(self) -> str:
         # Never log a password embedded in the URL.
         return safe_url(self.url)
+
+
+def _settle(waiters: list[asyncio.Future[bool]], passed: bool) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(passed)
