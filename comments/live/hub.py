@@ -455,7 +455,7 @@ class Hub:
     def detach(self, sub: Subscriber) -> None:
         channel = sub.channel
         channel.subscribers.discard(sub)
-        self._release(channel)
+        self._drop_if_unused(channel)
 
     async def watch(self, site: str, article: str, watcher: Watcher) -> Channel:
         """Tell ``watcher`` every later event of the article, in seq order, once each;
@@ -479,9 +479,9 @@ class Hub:
     def unwatch(self, channel: Channel, watcher: Watcher) -> None:
         with contextlib.suppress(ValueError):
             channel.watchers.remove(watcher)
-        self._release(channel)
+        self._drop_if_unused(channel)
 
-    def _release(self, channel: Channel) -> None:
+    def _drop_if_unused(self, channel: Channel) -> None:
         if channel.subscribers or channel.watchers:
             return
         if self.channels.get(channel.name) is channel:
