@@ -102,7 +102,7 @@ def _assets() -> dict[str, Asset]:
 
 def minify_js(source: bytes) -> bytes:
     """Whitespace and comments out, license (``/*!``) comments kept."""
-    text = rjsmin.jsmin(source.decode("utf-8"), keep_bang_comments=True)
+    text: str = rjsmin.jsmin(source.decode("utf-8"), keep_bang_comments=True)
     return text.encode("utf-8")
 
 
