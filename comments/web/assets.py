@@ -27,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX
+from comments.sites import DEFAULTS
 from comments.web.common import node_of, site_of, valid_article
 from comments.web.cors import SiteCors
 from comments.web.errors import ApiError
@@ -231,6 +232,8 @@ async def site_config(request: Request) -> JSONResponse:
         # Edits and threads (docs/api.md, "Editing", "Threads").
         "edit_window_s": int(settings.get("edit_window_s", 0)),
         "reply_depth": int(settings.get("reply_depth", 3)),
+        # The thread's order until the reader picks one: newest, oldest or top.
+        "default_order": str(settings.get("default_order") or DEFAULTS["default_order"]),
         # Reply e-mails on (COMMENTS_SMTP_URL): the widget offers "E-mail me replies".
         "mail": node_of(request).mail is not None,
     }

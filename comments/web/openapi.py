@@ -806,6 +806,7 @@ def _roles_paths() -> dict[str, Any]:
             "live_insert": {"type": "boolean"},
             "edit_window_s": {"type": "integer", "minimum": 0},
             "reply_depth": {"type": "integer", "minimum": 1, "maximum": 10},
+            "default_order": {"enum": ["newest", "oldest", "top"]},
             "quiet_hours": {
                 "type": ["object", "null"],
                 "properties": {
