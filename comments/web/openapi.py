@@ -106,6 +106,11 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "edited_at": {"type": "string", "format": "date-time"},
             "reactions": {"type": "integer", "minimum": 0},
+            "reacted": {
+                "type": "boolean",
+                "description": "whether the reader the request names likes it (thread, "
+                "top and context answers to a request with an identity only)",
+            },
         },
     },
     "Tombstone": {
