@@ -250,3 +250,56 @@ async def test_the_readers_likes_survive_a_reload(stack: Stack, open_page: OpenP
     other_like = comment(other, "Worth liking.").locator("button.c-like")
     await expect(other_like).to_have_text("\u2661 Like \u00b7 1")
     await expect(other_like).to_have_attribute("aria-pressed", "false")
+
+
+async def test_edits_tombstones_and_permalinks_keep_working_in_every_order(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    await stack.add_site("every")
+    article = "2025/07/every-order"
+    parent = (await stack.post("every", article, "A parent, soon gone.", name="Pat")).json()
+    await stack.post(
+        "every", article, "A reply that stays.", name="Rae", parent=parent["comment"]["id"]
+    )
+    other = (await stack.post("every", article, "A typo hree.", name="Oli")).json()
+    url = stack.page("every.html", site="every", article=article, title="Every order")
+    pages: dict[str, Page] = {}
+    for name in ("Newest", "Oldest", "Top"):
+        page = pages[name] = await open_page(url)
+        await live(page)
+        await sort_button(page, name).click()
+        await shows_order(page, name)
+        await live(page)
+
+    async with stack.client() as http:
+        path = f"/api/v1/sites/every/articles/{article}/comments"
+        r = await http.patch(
+            f"{path}/{other['comment']['id']}",
+            json={"body": "A typo, here."},
+            headers={"X-Comments-Guest": other["guest_token"]},
+        )
+        assert r.status_code == 200, r.text
+        r = await http.delete(
+            f"{path}/{parent['comment']['id']}",
+            headers={"X-Comments-Guest": parent["guest_token"], "Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+    for name, page in pages.items():
+        fixed = comment(page, "A typo, here.")
+        await expect(fixed.locator(".c-edited")).to_be_visible()
+        gone = comment(page, "This comment was removed.").locator("xpath=..")
+        await expect(gone.locator(".c-replies .c-body")).to_have_text(["A reply that stays."])
+        await expect(page.locator("#comments .c-body", has_text="soon gone")).to_have_count(0)
+        await screenshot(page, f"sorting-edit-tombstone-{name.lower()}")
+
+    # A permalink opened by a reader who picked Top: the slice around it, oldest first,
+    # the comment focused; picking an order again shows that order's first page.
+    top = pages["Top"]
+    await top.goto(f"{url}#comment-{other['comment']['id']}")
+    await top.reload()
+    await live(top)
+    await shows_order(top, "Oldest")
+    await expect(top.locator("#comments .c-target article.c-comment")).to_be_focused()
+    await sort_button(top, "Top").click()
+    await shows_order(top, "Top")
+    await expect(top.locator("#comments .c-target")).to_have_count(0)
