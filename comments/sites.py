@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "edit_window_s": 300,
     # How deep the widget nests replies; deeper ones sit at that level, "@name" first.
     "reply_depth": 3,
+    # The order the widget shows a thread in until the reader picks another.
+    "default_order": "newest",
     # Weekly windows when new comments are refused (comments.moderation.quiet_hours).
     "quiet_hours": None,
 }
@@ -67,6 +69,8 @@ INT_KEYS = {
     "edit_window_s",
     "reply_depth",
 }
+#: Keys that take one of a few words.
+CHOICE_KEYS: dict[str, tuple[str, ...]] = {"default_order": ("newest", "oldest", "top")}
 SECRET_KEYS = {"sso_secrets"}
 REPLY_DEPTH_MAX = 10  # deeper nesting leaves no width for text on a phone
 MAX_SSO_SECRETS = 2  # the current one and, during a rotation, the previous one
@@ -226,6 +230,11 @@ def parse_value(key: str, raw: str) -> Any:
         return _parse_thresholds(raw)
     if key == "quiet_hours":
         return _parse_quiet_hours(raw)
+    if key in CHOICE_KEYS:
+        choice = raw.strip().lower()
+        if choice not in CHOICE_KEYS[key]:
+            raise SiteSettingError(f"{key} is one of {', '.join(CHOICE_KEYS[key])}, got {raw!r}")
+        return choice
     values = _parse_list(raw)
     if key == "origins":
         return sorted({normalize_origin(v) for v in values})

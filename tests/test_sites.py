@@ -77,6 +77,8 @@ VALUES: dict[str, tuple[str, str, Any]] = {
     "bool-false": ("guests", "false", False),
     "bool-off": ("premoderated", "Off", False),
     "bool-0": ("live_insert", "0", False),
+    "choice": ("default_order", "oldest", "oldest"),
+    "choice-case-spaces": ("default_order", " Top ", "top"),
     "int": ("posts_per_minute_per_author", "5", 5),
     "int-zero-means-no-limit": ("posts_per_minute_per_ip", "0", 0),
     "int-spaces": ("reports_before_review", " 7 ", 7),
@@ -230,6 +232,7 @@ def test_every_key_has_a_parser() -> None:
         "quiet_hours": "null",
         "premoderate_new_authors": "true",
         "hold_links_from_new_authors": "false",
+        "default_order": "top",
     }
     assert set(typed) == set(DEFAULTS)
     for key, raw in typed.items():
@@ -313,6 +316,13 @@ async def test_site_cache_reads_once_for_requests_that_miss_together(
     sites = await asyncio.gather(*(cache.get("news") for _ in range(50)))
     assert reads == ["news"]
     assert all(site is not None and site.guests is True for site in sites)
+
+
+def test_default_order_is_one_of_the_thread_orders() -> None:
+    assert DEFAULTS["default_order"] == "newest"
+    for bad in ("", "best", "new", "oldest,top"):
+        with pytest.raises(SiteSettingError, match="default_order is one of newest, oldest, top"):
+            parse_value("default_order", bad)
 
 
 def test_edit_window_and_reply_depth() -> None:

@@ -7,6 +7,8 @@
  * Optional: data-target (CSS selector, default #comments), data-sso-token (JWT),
  * data-theme (auto | light | dark), data-login-url (shown when signing in is required).
  * API: window.Comments.login(jwt), window.Comments.logout().
+ * Orders: Newest (the site's default_order unless it says otherwise), Oldest, Top; the
+ * reader's pick lasts the page session (sessionStorage).
  */
 (function () {
   'use strict';
@@ -26,6 +28,7 @@
   var CONTEXT = 25; // comments either side of a permalinked one
   var LINK_SHOWN = 60; // longer links are shortened on screen (the whole URL in title)
   var PAGE = 50;
+  var ORDERS = { newest: 'Newest', oldest: 'Oldest', top: 'Top' };
   var BODY_MAX = 5000;
   var NAME_MAX = 64;
 
@@ -100,6 +103,9 @@
     '.c-confirm{display:flex;gap:8px;align-items:center;flex-wrap:wrap;font-size:.9em;margin:6px 0}',
     '.c-confirm select{width:auto;flex:1 1 160px}',
     '.c-older{display:block;margin:0 auto 12px}',
+    '.c-sort{display:flex;gap:6px;margin:0 0 10px}',
+    '.c-sort button{background:none;border:1px solid var(--border);color:var(--muted);font-size:.85em;font-weight:600;padding:3px 12px;border-radius:99px}',
+    '.c-sort [aria-pressed=true]{background:var(--accent);border-color:var(--accent);color:var(--accent-fg)}',
     '.c-new{position:sticky;bottom:16px;display:block;margin:12px auto 0;box-shadow:0 4px 14px rgba(0,0,0,.18);border-radius:99px}',
     '.c-empty{color:var(--muted);text-align:center;padding:18px 0;margin:0}',
     '.c-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
@@ -330,8 +336,16 @@
     var queued = [], fresh = {};
     var lastSeq = 0;
     var loadSeq = 0; // latest_seq when the thread was loaded
-    var older = null;
-    var newer = null; // a permalinked page: the cursor of the comments after those shown
+    var older = null; // the cursor of the next page down (newest, top) or up (a permalink)
+    var newer = null; // oldest order, a permalink too: the cursor of the comments after those shown
+    var ORDER_KEY = 'comments-order:' + BASE + site;
+    var chosen = null; // the reader's pick, this page session
+    try { chosen = ORDERS[sessionStorage.getItem(ORDER_KEY)] ? sessionStorage.getItem(ORDER_KEY) : null; } catch (e) { /* storage off */ }
+    var order = chosen || 'newest'; // the order shown
+    var lead = 0; // top order: comments shown live go above the ranked ones
+    var ranked = 0;
+    var skipTarget = false;
+    var loads = 0; // answers to an earlier load (another order) are dropped
     var total = 0;
     var ws = null;
     var attempts = 0;
@@ -365,6 +379,20 @@
     newBtn.hidden = true;
     var newerBtn = button('c-btn2 c-newer', 'Load newer comments', loadNewer);
     newerBtn.hidden = true;
+    var sortBar = el('div', 'c-sort');
+    sortBar.setAttribute('role', 'group');
+    sortBar.setAttribute('aria-label', 'Sort comments');
+    sortBar.hidden = true;
+    Object.keys(ORDERS).forEach(function (o) {
+      var b = button('', ORDERS[o], function () {
+        chosen = o;
+        try { sessionStorage.setItem(ORDER_KEY, o); } catch (e) { /* storage off */ }
+        reload(true);
+      });
+      b.dataset.order = o;
+      sortBar.appendChild(b);
+    });
+    thread.appendChild(sortBar);
     thread.appendChild(olderBtn);
     thread.appendChild(list);
     thread.appendChild(newerBtn);
@@ -454,7 +482,7 @@
     }
 
     function render(c) {
-      var n = { c: c };
+      var n = { c: c, liked: !!c.reacted };
       var author = c.author || { id: '', name: '' }; // a tombstone has none
       var li = n.li = el('li', 'c-item');
       li.dataset.id = c.id;
@@ -532,7 +560,7 @@
     }
 
     // Likes (docs/api.md, "Reactions"): the count follows comment.reactions frames; whether
-    // this reader likes it is known only after they click (the page does not say).
+    // this reader likes it comes with the pages asked for as them ("reacted"), then clicks.
     function likeLabel(n) {
       var k = n.c.reactions || 0;
       return (n.liked ? '\u2665 Liked' : '\u2661 Like') + (k ? ' \u00b7 ' + k : '');
@@ -574,10 +602,10 @@
       }
       n.to.textContent = to;
       n.to.hidden = !to;
-      var key = c.seq == null ? Infinity : c.seq, kids = box.children;
+      var first = box === list, at = key(n, first), kids = box.children;
       for (var i = 0; i < kids.length; i++) {
-        var k = kids[i];
-        if (k !== n.li && (k.dataset.seq ? +k.dataset.seq : Infinity) > key) {
+        var k = kids[i], o = byId[k.dataset.id];
+        if (k !== n.li && o && key(o, first) > at) {
           if (k.previousSibling !== n.li) box.insertBefore(n.li, k);
           return;
         }
@@ -585,8 +613,17 @@
       if (box.lastChild !== n.li) box.appendChild(n.li);
     }
 
-    function insert(c, fresh) {
+    // Where a comment goes among its siblings (ascending). Replies read as a conversation,
+    // oldest first, in every order; first-level comments follow the order shown: by seq,
+    // newest first, or (top) the server's rank, with comments shown live above it.
+    function key(n, first) {
+      var s = n.c.seq == null ? Infinity : n.c.seq;
+      return !first || order === 'oldest' ? s : order === 'top' ? n.rank : -s;
+    }
+
+    function insert(c, fresh, rank) {
       var n = byId[c.id] = render(c);
+      n.rank = rank == null ? --lead : rank;
       place(n);
       if (fresh) {
         n.li.classList.add('c-fresh');
@@ -715,8 +752,8 @@
       var wasPublished = (known && known.c.status === 'published') || queued.some(function (q) { return q.id === c.id; });
       if (!wasPublished) total++;
       if (!known && newer != null && !mine(c)) {
-        // A permalinked page shows a slice of the thread: new comments come after the
-        // ones not loaded yet ("Load newer comments").
+        // Oldest first, or a permalinked slice: new comments come after the ones not
+        // loaded yet ("Load newer comments").
         showCount();
         return;
       }
@@ -724,7 +761,8 @@
       if (known) update(known, c);
       else if (!wasPublished) {
         if (mine(c)) insert(c, true);
-        else if (reading()) queued.push(c);
+        // Top order: a new comment has no likes yet; it waits in the chip, not at the bottom.
+        else if (order === 'top' || reading()) queued.push(c);
         else {
           flush(false);
           insert(c, true);
@@ -817,6 +855,7 @@
       sock.onopen = function () { attempts = 0; setState('live', 'Live'); };
       sock.onmessage = function (e) {
         var m;
+        if (ws !== sock) return; // a socket of an earlier load
         try { m = JSON.parse(e.data); } catch (err) { return; }
         onEvent(m);
       };
@@ -833,15 +872,19 @@
 
     window.addEventListener('hashchange', function () {
       var id = targetId();
+      skipTarget = false;
       if (id && loaded && !focusTarget(id)) reload();
     });
     window.addEventListener('online', function () { if (!ws && loaded) { attempts = 0; connect(); } });
-    window.addEventListener('scroll', function () { if (queued.length && !reading()) flush(false); }, { passive: true });
+    window.addEventListener('scroll', function () { if (queued.length && order !== 'top' && !reading()) flush(false); }, { passive: true });
 
     // -- loading
 
     function addPage(page) {
-      page.comments.slice().reverse().forEach(function (c) { if (!byId[c.id]) insert(c); });
+      var cs = page.comments, base = ranked;
+      ranked += cs.length;
+      // Oldest first, so that parents are there before their replies; ranked as served.
+      for (var i = cs.length - 1; i >= 0; i--) if (!byId[cs[i].id]) insert(cs[i], false, base + i);
       for (var id in byId) if (byId[id].orphan && byId[byId[id].c.parent]) place(byId[id]);
       older = page.next;
       olderBtn.hidden = older == null;
@@ -859,7 +902,8 @@
             next: data.cursors.before,
             latest_seq: data.latest_seq
           },
-          newer: data.cursors.after
+          newer: data.cursors.after,
+          order: 'oldest' // a slice of the conversation: read in its order
         };
       }, function (e) {
         if (e.status !== 404) throw e;
@@ -868,24 +912,42 @@
       });
     }
 
+    // The first page in order o. Oldest first is shown like a permalinked slice from the
+    // thread's start: later comments behind "Load newer comments", live ones after them.
+    function firstPage(o) {
+      return call('GET', ART + '?order=' + o + '&limit=' + PAGE, undefined, true).then(function (r) {
+        var d = r.data;
+        return o === 'oldest' ? { data: { comments: d.comments.slice().reverse(), next: null, latest_seq: d.latest_seq }, newer: d.next, order: o }
+          : { data: d, newer: null, order: o };
+      });
+    }
+
     function load() {
-      var q = '?order=newest&limit=' + PAGE;
-      var target = targetId();
-      function newest() {
-        return call('GET', ART + q, undefined, true).then(function (r) { return { data: r.data, newer: null }; });
+      var gen = ++loads, target = skipTarget ? null : targetId();
+      var cfg = call('GET', '/config?article=' + encodeURIComponent(article));
+      function ordered() {
+        // The reader's pick, else the site's default (then the page waits for the config).
+        return (chosen ? Promise.resolve(chosen) : cfg.then(function (r) { return r.data.default_order; })).then(function (o) {
+          return firstPage(ORDERS[o] ? o : 'newest');
+        });
       }
       // The thread and its count are asked for as this reader (their guest or sign-in
-      // token): the server shows a reader comments only they may see.
+      // token): the server shows a reader comments only they may see, and their likes.
       return Promise.all([
-        call('GET', '/config?article=' + encodeURIComponent(article)),
-        target ? contextOf(target).then(function (c) { return c || newest(); }) : newest(),
+        cfg,
+        target ? contextOf(target).then(function (c) { return c || ordered(); }) : ordered(),
         call('GET', '/counts?article=' + encodeURIComponent(article), undefined, true)
       ]).then(function (r) {
+        if (gen !== loads) return; // another order was picked meanwhile
         config = r[0].data;
         total = (r[2].data.counts || {})[article] || 0;
         list.textContent = '';
         byId = {};
         queued = [];
+        fresh = {};
+        lead = ranked = 0;
+        order = r[1].order;
+        layout();
         lastSeq = loadSeq = r[1].data.latest_seq || 0;
         newer = r[1].newer;
         newerBtn.hidden = newer == null;
@@ -896,6 +958,16 @@
         showNew();
         showCount();
         connect();
+      });
+    }
+
+    function layout() {
+      var up = order === 'oldest'; // older comments above: a permalinked slice
+      thread.insertBefore(olderBtn, up ? list : newerBtn);
+      olderBtn.textContent = up ? 'Load older comments' : 'Load more comments';
+      sortBar.hidden = false;
+      sortBar.querySelectorAll('button').forEach(function (b) {
+        b.setAttribute('aria-pressed', b.dataset.order === order ? 'true' : 'false');
       });
     }
 
@@ -911,14 +983,17 @@
       });
     }
 
-    function reload() {
+    function reload(picked) {
+      if (picked) skipTarget = true; // a picked order shows the thread, not the permalink
       if (ws) { ws.onclose = null; ws.close(); ws = null; }
       start();
     }
 
     function loadNewer() {
+      var gen = loads;
       newerBtn.disabled = true;
       call('GET', ART + '?order=oldest&limit=' + PAGE + '&after=' + newer, undefined, true).then(function (r) {
+        if (gen !== loads) return;
         r.data.comments.forEach(function (c) { if (!byId[c.id]) insert(c); });
         for (var id in byId) if (byId[id].orphan && byId[byId[id].c.parent]) place(byId[id]);
         newer = r.data.next;
@@ -929,8 +1004,11 @@
     }
 
     function loadOlder() {
+      var gen = loads;
+      var q = order === 'top' ? 'top&cursor=' + encodeURIComponent(older) : 'newest&before=' + older;
       olderBtn.disabled = true;
-      call('GET', ART + '?order=newest&limit=' + PAGE + '&before=' + older, undefined, true).then(function (r) {
+      call('GET', ART + '?order=' + q + '&limit=' + PAGE, undefined, true).then(function (r) {
+        if (gen !== loads) return;
         addPage(r.data);
         showCount();
       }, function (e) { announce(messageOf(e)); }).then(function () { olderBtn.disabled = false; });

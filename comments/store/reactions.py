@@ -170,6 +170,19 @@ class ReactionStore:
         nxt = None if last is None else f"{last.reactions}.{last.seq}"
         return TopPage(comments=page, next=nxt, latest_seq=int(art.last_seq))
 
+    async def liked_by(self, author_id: str, comment_ids: Sequence[str]) -> set[str]:
+        """Which of ``comment_ids`` this reader likes (one primary-key lookup each)."""
+        if not comment_ids:
+            return set()
+        async with self.store._read() as conn:
+            rows = await conn.execute(
+                sa.select(reactions.c.comment_id).where(
+                    reactions.c.author_id == author_id,
+                    reactions.c.comment_id.in_(list(comment_ids)),
+                )
+            )
+            return {r.comment_id for r in rows}
+
 
 def _active(row: Any) -> bool:
     until = row.banned_until

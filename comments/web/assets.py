@@ -2,7 +2,9 @@
 small public endpoint the widget reads its site options from (``…/config``).
 
 Static files are read from the package once, on first use, and served with an ETag
-(304 on ``If-None-Match``) and, for clients that accept it, gzip-compressed.
+(304 on ``If-None-Match``) and, for clients that accept it, gzip-compressed. The widget
+scripts partners load are served minified (rjsmin: whitespace and comments only, the
+``/*!`` header kept), made from the readable source at that first read: no build step.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
 
+import rjsmin
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -23,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comments.models import ARTICLE_MAX, AUTHOR_NAME_MAX, BODY_MAX
+from comments.sites import DEFAULTS
 from comments.web.common import node_of, site_of, valid_article
 from comments.web.cors import SiteCors
 from comments.web.errors import ApiError
@@ -42,6 +46,9 @@ WIDGET_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 # The console's files change with the server: always revalidated.
 CONSOLE_CACHE = "no-cache"
 SERVED_UNDER_STATIC = {".js", ".css", ".svg", ".png", ".ico"}
+# Loaded on every partner page (embed.js has a 15 kB gzipped budget): served minified.
+# The console's scripts stay as written, for moderators' devtools.
+MINIFIED = {"embed.js", "count.js"}
 
 # No inline script or style anywhere: the widget styles its Shadow DOM with a constructed
 # stylesheet, and the console sets sizes through the CSSOM.
@@ -82,6 +89,8 @@ def _assets() -> dict[str, Asset]:
                 pending.append((entry, path))
             elif entry.is_file() and path.suffix in MEDIA_TYPES:
                 body = entry.read_bytes()
+                if path.as_posix() in MINIFIED:
+                    body = minify_js(body)
                 found[path.as_posix()] = Asset(
                     body=body,
                     gzipped=gzip.compress(body, compresslevel=9, mtime=0),
@@ -89,6 +98,12 @@ def _assets() -> dict[str, Asset]:
                     media_type=MEDIA_TYPES[path.suffix],
                 )
     return found
+
+
+def minify_js(source: bytes) -> bytes:
+    """Whitespace and comments out, license (``/*!``) comments kept."""
+    text: str = rjsmin.jsmin(source.decode("utf-8"), keep_bang_comments=True)
+    return text.encode("utf-8")
 
 
 def _etag_matches(request: Request, etags: tuple[str, ...]) -> bool:
@@ -216,6 +231,8 @@ async def site_config(request: Request) -> JSONResponse:
         # Edits and threads (docs/api.md, "Editing", "Threads").
         "edit_window_s": int(settings.get("edit_window_s", 0)),
         "reply_depth": int(settings.get("reply_depth", 3)),
+        # The thread's order until the reader picks one: newest, oldest or top.
+        "default_order": str(settings.get("default_order") or DEFAULTS["default_order"]),
         # Reply e-mails on (COMMENTS_SMTP_URL): the widget offers "E-mail me replies".
         "mail": node_of(request).mail is not None,
     }

@@ -106,6 +106,11 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "edited_at": {"type": "string", "format": "date-time"},
             "reactions": {"type": "integer", "minimum": 0},
+            "reacted": {
+                "type": "boolean",
+                "description": "whether the reader the request names likes it (thread, "
+                "top and context answers to a request with an identity only)",
+            },
         },
     },
     "Tombstone": {
@@ -808,6 +813,7 @@ def _roles_paths() -> dict[str, Any]:
             "live_insert": {"type": "boolean"},
             "edit_window_s": {"type": "integer", "minimum": 0},
             "reply_depth": {"type": "integer", "minimum": 1, "maximum": 10},
+            "default_order": {"enum": ["newest", "oldest", "top"]},
             "quiet_hours": {
                 "type": ["object", "null"],
                 "properties": {

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from comments.models import Comment, Status
 from comments.web.common import VARY_IDENTITY, article_of, node_of, site_of, viewer_of
 from comments.web.errors import ApiError
+from comments.web.reader_likes import mark_liked
 
 CONTEXT_DEFAULT = 20
 CONTEXT_MAX = 100
@@ -100,11 +101,15 @@ async def context(request: Request) -> JSONResponse:
     headers = {"Vary": VARY_IDENTITY}
     if viewer is not None:
         headers["Cache-Control"] = "private, no-cache"
+    shown = comment.to_json(as_author=True)
+    before_json = [j for _, j in sorted(shown_before, key=lambda pair: pair[0])]
+    after_json = [j for _, j in sorted(shown_after, key=lambda pair: pair[0])]
+    await mark_liked(request, viewer, [shown], before_json, after_json)
     return JSONResponse(
         {
-            "comment": comment.to_json(as_author=True),
-            "before": [j for _, j in sorted(shown_before, key=lambda pair: pair[0])],
-            "after": [j for _, j in sorted(shown_after, key=lambda pair: pair[0])],
+            "comment": shown,
+            "before": before_json,
+            "after": after_json,
             "cursors": {"before": found.before_cursor, "after": found.after_cursor},
             "latest_seq": found.latest_seq,
         },

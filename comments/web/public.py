@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -39,6 +41,7 @@ from comments.web.common import (
 from comments.web.errors import ApiError
 from comments.web.hygiene import clean_name, visible
 from comments.web.permalinks import with_tombstones
+from comments.web.reader_likes import mark_liked
 from comments.web.top_order import top_page
 from comments.web.writes import check_write
 
@@ -101,6 +104,7 @@ async def list_comments(request: Request) -> Response:
         return await cached(request, site, "page", [article], params, lambda: document(None))
     viewer = await viewer_of(request, site)
     doc, _ = await document(None if viewer is None else viewer.id)
+    await mark_liked(request, viewer, cast("list[dict[str, Any]]", doc["comments"]))
     return JSONResponse(doc, headers=_identity_headers(request))
 
 

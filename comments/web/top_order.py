@@ -12,9 +12,10 @@ from starlette.responses import JSONResponse
 from comments.models import SEQ_MAX
 from comments.sites import Site
 from comments.store.reactions import ReactionStore
-from comments.web.common import VARY_IDENTITY, node_of
+from comments.web.common import VARY_IDENTITY, node_of, viewer_of
 from comments.web.errors import ApiError
 from comments.web.permalinks import with_tombstones
+from comments.web.reader_likes import mark_liked
 
 _CURSOR = re.compile(r"(\d{1,12})\.(\d{1,19})")
 
@@ -33,6 +34,7 @@ async def top_page(request: Request, site: Site, article: str, limit: int) -> JS
     cursor = top_cursor(request)
     page = await ReactionStore(node_of(request).store).top(site.slug, article, cursor, limit)
     shown = await with_tombstones(request, page.comments, newest=None)
+    await mark_liked(request, await viewer_of(request, site), shown)
     headers = {"Vary": VARY_IDENTITY, "Cache-Control": "no-cache"}
     doc = {"comments": shown, "next": page.next, "latest_seq": page.latest_seq}
     return JSONResponse(doc, headers=headers)

@@ -77,6 +77,8 @@ async def test_admins_read_and_change_settings_with_an_audit_trail(server: Runni
     ("body", "says"),
     [
         ({"reply_depth": 99}, "reply_depth is 1 to 10"),
+        ({"default_order": "best"}, "default_order is one of newest, oldest, top"),
+        ({"default_order": 1}, "takes a string"),
         ({"origins": ["not an origin"]}, "not an origin"),
         ({"thresholds": {"nonsense": 0.5}}, "unknown label"),
         ({"thresholds": {"profanity": 1.5}}, "at most 1"),

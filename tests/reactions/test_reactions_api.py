@@ -101,3 +101,41 @@ async def test_banned_readers_are_refused_and_shadowed_ones_not_counted(serve: S
         assert r.status_code == 200 and r.json() == {"reactions": 1, "reacted": True}
         listed = (await http.get(thread_url())).json()["comments"]
         assert {c["id"]: c["reactions"] for c in listed}[first["id"]] == 0
+
+
+async def test_a_reader_sees_which_comments_they_like_and_anonymous_answers_do_not(
+    serve: Serve,
+) -> None:
+    """After a reload the widget shows its reader's Like buttons pressed: every answer to
+    a request naming a reader says ``reacted`` per comment, in each order and in the
+    permalink context; anonymous answers never carry it (they stay cached and shared)."""
+    server = await serve()
+    async with server.client() as http:
+        ana = Guest("Ana")
+        liked = await posted(http, "liked by bob", 201, guest=ana)
+        other = await posted(http, "not liked by bob", 201, guest=ana)
+        bob = {"Authorization": f"Bearer {sso_token('bob')}"}
+        assert (await react(http, liked["id"], "PUT", bob)).status_code == 200
+        await react(http, other["id"], "PUT", ana.headers())
+
+        expected = {liked["id"]: True, other["id"]: False}
+        for order in ("oldest", "newest", "top"):
+            page = await http.get(thread_url(), params={"order": order}, headers=bob)
+            assert page.status_code == 200, page.text
+            shown = {c["id"]: c["reacted"] for c in page.json()["comments"]}
+            assert shown == expected, order
+            assert "private" in page.headers.get("cache-control", "") or order == "top"
+        as_ana = await http.get(thread_url(), headers=ana.headers())
+        assert {c["id"]: c["reacted"] for c in as_ana.json()["comments"]} == {
+            liked["id"]: False,
+            other["id"]: True,
+        }
+        context = (await http.get(f"{thread_url()}/{liked['id']}/context", headers=bob)).json()
+        assert context["comment"]["reacted"] is True
+        assert [c["reacted"] for c in context["after"]] == [False]
+
+        for order in ("oldest", "newest", "top"):
+            anonymous = await http.get(thread_url(), params={"order": order})
+            assert all("reacted" not in c for c in anonymous.json()["comments"]), order
+        first_page = await http.get(thread_url(), params={"order": "newest"})
+        assert "public" in first_page.headers["cache-control"]  # still from the read cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from comments.web.assets import minify_js
 from tests.widget.conftest import Stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -47,7 +48,11 @@ async def test_scripts_are_cached_and_revalidated_by_etag(stack: Stack, path: st
         plain = await http.get(path, headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers
         assert plain.content == first.content
-        assert (STATIC / path.lstrip("/")).read_bytes() == plain.content
+        source = (STATIC / path.lstrip("/")).read_bytes()
+        # Served minified, made from the readable source (comments.web.assets.MINIFIED).
+        assert plain.content == minify_js(source)
+        assert len(plain.content) < len(source)
+        assert plain.content.startswith(b"/*!")  # the header comment is kept
 
 
 @pytest.mark.parametrize(
@@ -108,6 +113,7 @@ async def test_site_config_tells_the_widget_what_it_needs_and_no_secret(stack: S
         assert config["guests"] is True and config["live_insert"] is True
         assert config["sso"] is True and config["closed"] is False
         assert "s" * 40 not in r.text and "secret" not in r.text
+        assert config["default_order"] == "newest"  # the site setting's default
 
         closed = await http.patch(
             "/api/v1/moderation/sites/cfg/articles/a/1",
@@ -117,6 +123,10 @@ async def test_site_config_tells_the_widget_what_it_needs_and_no_secret(stack: S
         assert closed.status_code == 200
         r = await http.get("/api/v1/sites/cfg/config", params={"article": "a/1"})
         assert r.json()["closed"] is True
+
+        await stack.set_site("cfg", default_order="top")
+        r = await http.get("/api/v1/sites/cfg/config")
+        assert r.json()["default_order"] == "top"
 
         assert (await http.get("/api/v1/sites/nope/config")).status_code == 404
 

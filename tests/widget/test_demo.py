@@ -115,7 +115,8 @@ async def test_demo_serves_the_article_the_widget_and_the_console(
     await expect(one.locator("[data-comments-count]")).to_have_text("3")
 
     await write(one, "Watching this from Seoul with some worry.", name="Min")
-    await expect(two.locator("#comments article.c-comment").last).to_contain_text(
+    # Newest first (the default order): the live comment lands at the top.
+    await expect(two.locator("#comments article.c-comment").first).to_contain_text(
         "Watching this from Seoul with some worry."
     )
     await write(two, "you are all idiots", name="Troll")
@@ -128,7 +129,7 @@ async def test_demo_serves_the_article_the_widget_and_the_console(
     await expect(item.locator(".text")).to_have_text("you are all idiots")
     await screenshot(console, "demo-console")
     await console.keyboard.press("a")
-    await expect(one.locator("#comments article.c-comment").last).to_contain_text(
+    await expect(one.locator("#comments article.c-comment").first).to_contain_text(
         "you are all idiots"
     )
     await expect(one.locator("#comments .c-count")).to_have_text("(5)")

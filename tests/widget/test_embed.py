@@ -161,7 +161,8 @@ async def test_xss_payloads_are_shown_as_text_and_never_run(
     stack: Stack, open_page: OpenPage
 ) -> None:
     # Pre-moderated: every payload waits in the console first, then goes live on approval.
-    await stack.add_site("xss", premoderated=True)
+    # Oldest first (default_order): the payloads read in the order they were sent.
+    await stack.add_site("xss", premoderated=True, default_order="oldest")
     token = await stack.moderator("xss", "xavier")
     article = "2025/07/xss"
     url = stack.page("xss.html", site="xss", article=article, title="Hostile comments")
@@ -395,7 +396,7 @@ async def test_bad_sso_tokens_are_refused_with_a_clear_message(
 async def test_held_comment_is_shown_to_its_author_alone_until_approved(
     stack: Stack, open_page: OpenPage
 ) -> None:
-    await stack.add_site("held")
+    await stack.add_site("held", default_order="oldest")
     token = await stack.moderator("held", "hana")
     article = "2025/07/held"
     url = stack.page("held.html", site="held", article=article)
@@ -536,10 +537,11 @@ async def test_long_thread_opens_on_newest_page_and_new_comments_wait_while_read
     )
     page = await open_page(url)
     await live(page)
-    # The newest 50, oldest of them first; the ten before wait behind "load older".
+    # The newest 50, newest first (the default order); the ten before wait behind
+    # "Load more comments", below them.
     await expect(page.locator("#comments .c-item")).to_have_count(50)
-    assert (await bodies(page))[0] == "Comment number 11"
-    assert (await bodies(page))[-1] == "Comment number 60"
+    assert (await bodies(page))[0] == "Comment number 60"
+    assert (await bodies(page))[-1] == "Comment number 11"
     await expect(page.locator("#comments .c-count")).to_have_text("(60)")
 
     # Scrolled into the thread, a new comment waits behind a button: nothing moves.
@@ -554,13 +556,13 @@ async def test_long_thread_opens_on_newest_page_and_new_comments_wait_while_read
     assert await page.evaluate("() => window.scrollY") == scrolled
     await button.click()
     await expect(page.locator("#comments .c-item")).to_have_count(51)
-    assert (await bodies(page))[-1] == "Fresh news!"
+    assert (await bodies(page))[0] == "Fresh news!"
     await expect(comment(page, "Fresh news!")).to_be_focused()
 
-    await page.get_by_role("button", name="Load older comments").click()
+    await page.get_by_role("button", name="Load more comments").click()
     await expect(page.locator("#comments .c-item")).to_have_count(61)
-    assert (await bodies(page))[0] == "Comment number 1"
-    await expect(page.get_by_role("button", name="Load older comments")).to_be_hidden()
+    assert (await bodies(page))[-1] == "Comment number 1"
+    await expect(page.get_by_role("button", name="Load more comments")).to_be_hidden()
 
     # A site that chose live_insert gets new comments inserted at once, even mid-thread.
     await stack.set_site("long", live_insert=True)
@@ -615,8 +617,9 @@ async def test_widget_reconnects_resumes_with_since_and_reloads_on_reset(
             status=Status.PUBLISHED,
         )
         server = await serve(create_app(widget_settings(first_db)), port)
+        # Newest first: the widget's default order.
         await expect(page.locator("#comments .c-body")).to_have_text(
-            ["one", "two", "three, while you were away"]
+            ["three, while you were away", "two", "one"]
         )
         await live(page)
         assert sockets[-1].endswith("?since=2")  # resumed from its cursor, nothing lost
@@ -721,7 +724,7 @@ async def test_widget_skips_redacted_events_and_keeps_its_cursor(
         assert await store.transition(gone.id, Status.REJECTED, allowed_from=[Status.PUBLISHED])
         await publish("five")
         server = await serve(create_app(widget_settings(db)), port)
-        await expect(page.locator("#comments .c-body")).to_have_text(["one", "two", "five"])
+        await expect(page.locator("#comments .c-body")).to_have_text(["five", "two", "one"])
         await live(page)
         assert sockets[-1].endswith("?since=2")
         await expect(page.locator("#comments h2")).to_contain_text("(3)")
@@ -741,7 +744,7 @@ async def test_widget_skips_redacted_events_and_keeps_its_cursor(
 async def test_shadow_banned_author_sees_their_comment_live_and_after_reload_nobody_else_does(
     stack: Stack, open_page: OpenPage
 ) -> None:
-    await stack.add_site("shadow")
+    await stack.add_site("shadow", default_order="oldest")
     token = await stack.moderator("shadow", "sam")
     article = "2025/07/shadow"
     troll = await open_page(stack.page("shadow.html", site="shadow", article=article))
