@@ -15,10 +15,11 @@ from typing import Any
 from comments.errors import Code, Conflict, Refused
 from comments.live.feed import ModerationFeed
 from comments.live.hub import Hub
-from comments.models import Comment, Status
+from comments.models import Comment, Status, utcnow
 from comments.sites import Site
 from comments.store import Store, article_pages
 from comments.store.queue import QueuePage, queue_page
+from comments.store.reactions import ReactionStore
 from comments.store.review import Ban, Moderator, ReviewItem, ReviewStore
 
 QUEUE_LIMIT = 500
@@ -195,6 +196,11 @@ class Reviewing:
         if result is None:
             raise Refused(Code.NOT_FOUND, "no such author on this site")
         old, new = result
+        if until is None or until > utcnow():
+            # A banned reader's likes stop counting (issue: "not counted for shadow-banned
+            # or banned readers"), those given before the ban included.
+            for w in await ReactionStore(self.store).withdraw(site, author_id):
+                self.hub.publish_like(site, w.article, w.comment_id, w.reactions, w.version)
         await self.review.audit(
             site,
             moderator,

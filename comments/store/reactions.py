@@ -40,9 +40,72 @@ class TopPage:
     latest_seq: int
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """A comment's count after a banned reader's like was taken off it."""
+
+    article: str
+    comment_id: str
+    reactions: int
+    version: int
+
+
 class ReactionStore:
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    async def withdraw(self, site: str, author_id: str) -> list[Withdrawn]:
+        """Take a banned reader's likes off every comment of the site: their rows are
+        deleted (a ban's likes are not given back when it ends) and each count lowered,
+        in one transaction that also bumps the articles' reaction versions."""
+        async with self.store._write() as conn:
+            liked = (
+                await conn.execute(
+                    sa.select(comments.c.id, articles.c.id.label("article_id"), articles.c.key)
+                    .select_from(
+                        reactions.join(comments, reactions.c.comment_id == comments.c.id).join(
+                            articles, comments.c.article_id == articles.c.id
+                        )
+                    )
+                    .where(reactions.c.author_id == author_id, articles.c.site == site)
+                )
+            ).all()
+            if not liked:
+                return []
+            versions: dict[int, int] = {}
+            for row in liked:
+                if row.article_id not in versions:
+                    bump = self.store._insert(reaction_versions).values(
+                        article_id=row.article_id, version=1
+                    )
+                    bump = bump.on_conflict_do_update(
+                        index_elements=["article_id"],
+                        set_={"version": reaction_versions.c.version + 1},
+                    ).returning(reaction_versions.c.version)
+                    versions[row.article_id] = int((await conn.execute(bump)).scalar_one())
+            done = []
+            for row in liked:
+                gone = await conn.execute(
+                    sa.delete(reactions).where(
+                        reactions.c.comment_id == row.id, reactions.c.author_id == author_id
+                    )
+                )
+                if not gone.rowcount:
+                    continue
+                count = (
+                    await conn.execute(
+                        sa.update(comments)
+                        .where(comments.c.id == row.id)
+                        .values(
+                            reactions=sa.case(
+                                (comments.c.reactions > 0, comments.c.reactions - 1), else_=0
+                            )
+                        )
+                        .returning(comments.c.reactions)
+                    )
+                ).scalar_one()
+                done.append(Withdrawn(row.key, row.id, int(count), versions[row.article_id]))
+            return done
 
     async def react(
         self, site: str, article: str, comment_id: str, author_id: str, like: bool

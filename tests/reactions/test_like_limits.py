@@ -18,7 +18,17 @@ import websockets
 from tests.api import SSO_SECRET, sso_token
 from tests.conftest import RunningServer, add_site
 from tests.live import socket_url
-from tests.moderation import ARTICLE, Guest, execute, mod_settings, post, posted, thread_url
+from tests.moderation import (
+    ARTICLE,
+    Guest,
+    bearer,
+    execute,
+    mod_settings,
+    new_moderator,
+    post,
+    posted,
+    thread_url,
+)
 
 Serve = Callable[..., Awaitable[RunningServer]]
 JSON = {"Content-Type": "application/json"}
@@ -134,6 +144,32 @@ async def test_a_shadow_banned_like_sends_no_frame(serve: Serve) -> None:
             assert frame == {"type": "comment.reactions", "id": liked["id"], "reactions": 1}
         text = (await http.get("/metrics")).text
         assert "comments_like_frames_total 1" in text.splitlines()
+
+
+@pytest.mark.parametrize("shadow", [False, True], ids=["ban", "shadow-ban"])
+async def test_a_ban_takes_the_readers_earlier_likes_off_live(serve: Serve, shadow: bool) -> None:
+    server = await serve()
+    async with server.client() as http:
+        liked = await posted(http, "a comment", 201, guest=Guest("Ana"))
+        cy = Guest("Cy")
+        await posted(http, "cy was here", 201, guest=cy)
+        for who in (cy.headers(), reader("bob")):
+            assert (await react(http, liked["id"], "PUT", who)).status_code == 200
+        async with websockets.connect(socket_url(server.ws_url, "news", ARTICLE, since=0)) as ws:
+            while 2 not in seqs(json.loads(await asyncio.wait_for(ws.recv(), 10))):
+                pass
+            mod = await new_moderator(server, http)
+            r = await http.post(
+                f"/api/v1/moderation/sites/news/authors/{cy.author_id}/ban",
+                json={"reason": "troll", "shadow": shadow},
+                headers=bearer(mod.token),
+            )
+            assert r.status_code == 200, r.text
+            # Open pages see the count drop; a reload shows it too.
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert frame == {"type": "comment.reactions", "id": liked["id"], "reactions": 1}
+        page = (await http.get(thread_url())).json()["comments"]
+        assert next(c for c in page if c["id"] == liked["id"])["reactions"] == 1
 
 
 async def test_a_held_comment_cannot_be_liked(serve: Serve) -> None:
