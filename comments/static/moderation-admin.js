@@ -18,8 +18,8 @@
     return e;
   }
 
-  // Fields of the page: [key, label, kind, help]. Kinds: words (one per line), bool,
-  // int, thresholds (label=value lines), json (quiet hours).
+  // Fields of the page: [key, label, kind, help, choices]. Kinds: words (one per line),
+  // bool, int, choice (a select of choices), thresholds (label=value lines), json.
   var FIELDS = [
     ['thresholds', 'Thresholds per label', 'thresholds', 'One label=value per line (0 < value \u2264 1, or off).'],
     ['banned_words', 'Banned words', 'words', 'Refuse a comment that has one. One per line.'],
@@ -30,6 +30,13 @@
     ['reports_before_review', 'Reports before review', 'int', 'Reports that send a published comment to the queue.'],
     ['guests', 'Take comments from guests', 'bool', 'Readers without an account may comment.'],
     ['origins', 'Allowed origins', 'words', 'Pages that may embed the comments, one per line (https://news.example).'],
+    ['posts_per_minute_per_author', 'Posts a minute per author', 'int', 'A sliding minute; 0 = no limit.'],
+    ['posts_per_minute_per_ip', 'Posts a minute per address', 'int', 'A sliding minute; 0 = no limit.'],
+    ['likes_per_minute_per_reader', 'Likes a minute per reader', 'int', 'A budget apart from posts; 0 = no limit.'],
+    ['likes_per_minute_per_ip', 'Likes a minute per address', 'int', 'A budget apart from posts; 0 = no limit.'],
+    ['edit_window_s', 'Edit window, seconds', 'int', 'How long authors may edit a comment; 0 = no editing.'],
+    ['reply_depth', 'Reply depth', 'int', 'Levels of nested replies, 1 to 10.'],
+    ['default_order', 'Default order', 'choice', 'The widget\u2019s order until the reader picks one.', ['newest', 'oldest', 'top']],
     ['quiet_hours', 'Quiet hours', 'json',
       'JSON: {"timezone": "Europe/Berlin", "windows": [{"days": ["sat","sun"], "start": "22:00", "end": "06:00"}]}, or null.']
   ];
@@ -69,8 +76,9 @@
         var l = el('label', null, f[1]);
         l.htmlFor = id;
         row.appendChild(l);
-        input = f[2] === 'int' ? el('input') : el('textarea');
+        input = f[2] === 'int' ? el('input') : el(f[2] === 'choice' ? 'select' : 'textarea');
         if (f[2] === 'int') { input.type = 'number'; input.min = '0'; }
+        else if (f[2] === 'choice') f[4].forEach(function (c) { input.appendChild(el('option', null, c)); });
         else input.rows = f[2] === 'json' ? 4 : 3;
         input.spellcheck = false;
         row.appendChild(input);
@@ -215,6 +223,7 @@
     if (f[2] === 'bool') return input.checked;
     var text = input.value.trim();
     if (f[2] === 'int') return text === '' ? null : Number(text);
+    if (f[2] === 'choice') return text;
     if (f[2] === 'words') return text.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
     if (f[2] === 'thresholds') {
       var out = {};

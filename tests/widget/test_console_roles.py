@@ -88,6 +88,9 @@ async def test_admin_changes_settings_and_the_audit_log_shows_it(
     await console.get_by_role("button", name="Save settings").click()
     await expect(console.locator("#settings-error")).to_contain_text("0 or more")
     await console.locator("#set-reports_before_review").fill("2")
+    await expect(console.locator("#set-default_order")).to_have_value("newest")
+    await console.locator("#set-default_order").select_option("top")
+    await console.locator("#set-edit_window_s").fill("60")
     await console.get_by_role("button", name="Save settings").click()
     await expect(console.locator("#toast")).to_contain_text("Settings saved")
     await screenshot(console, "console-settings")
@@ -100,6 +103,7 @@ async def test_admin_changes_settings_and_the_audit_log_shows_it(
     stored = await stack.node.store.get_site("admin-set")
     assert stored["banned_words"] == ["spamword", "scamword"]
     assert stored["reports_before_review"] == 2
+    assert stored["default_order"] == "top" and stored["edit_window_s"] == 60
 
 
 async def test_the_widget_names_the_page_and_the_console_links_it(
