@@ -116,6 +116,8 @@ class ReactionStore:
         reader's like is not stored: they are answered as if it counted (the public
         count plus theirs), and nobody else sees a change.
         """
+        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
+            return None
         async with self.store._write() as conn:
             # The comment and the reader's ban state in one statement: a like is a hot
             # path (docs/benchmarks.md, "Reactions"), every round trip counts.

@@ -67,6 +67,19 @@ def article_of(request: Request) -> str:
     return article
 
 
+def author_id_of(request: Request) -> str:
+    """The ``author_id`` path parameter. One no database can hold (a NUL, which
+    PostgreSQL refuses in text: a 503 no retry cures) names no author: 404.
+
+    Raises:
+        ApiError: 404 ``not_found``.
+    """
+    author_id: str = request.path_params["author_id"]
+    if not storable(author_id):
+        raise ApiError(404, "not_found", "no such author on this site")
+    return author_id
+
+
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over 64 KB before reading it all."""
     declared = request.headers.get("content-length")

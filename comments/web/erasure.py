@@ -12,7 +12,7 @@ from comments.models import Comment
 from comments.moderation.erasure import erase_author
 from comments.store import EventRow
 from comments.store.personal import export_author
-from comments.web.common import node_of, parse_json_object, read_body
+from comments.web.common import author_id_of, node_of, parse_json_object, read_body
 from comments.web.mod_access import require_admin
 from comments.web.moderation import moderator_of, site_for
 
@@ -21,7 +21,7 @@ async def get_export(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     require_admin(moderator)
-    data = await export_author(node_of(request).store, site.slug, request.path_params["author_id"])
+    data = await export_author(node_of(request).store, site.slug, author_id_of(request))
     if data is None:
         raise Refused(Code.NOT_FOUND, "no such author on this site")
     return JSONResponse(data)
@@ -45,7 +45,7 @@ async def post_erase(request: Request) -> JSONResponse:
         node.store,
         node.review,
         site.slug,
-        request.path_params["author_id"],
+        author_id_of(request),
         actor=moderator.name,
         announce=announce,
     )

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from comments.moderation.console import NOTE_MAX, add_note, author_view, comment_context
-from comments.web.common import node_of, parse_json_object, read_body, storable
+from comments.web.common import author_id_of, node_of, parse_json_object, read_body, storable
 from comments.web.errors import ApiError
 from comments.web.moderation import moderator_of, site_for
 
@@ -23,7 +23,7 @@ async def get_author(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     record = await author_view(
-        node_of(request).reviewing, site.slug, request.path_params["author_id"], moderator.scopes
+        node_of(request).reviewing, site.slug, author_id_of(request), moderator.scopes
     )
     return JSONResponse({"author": record})
 
@@ -39,7 +39,7 @@ async def post_note(request: Request) -> JSONResponse:
         node_of(request).reviewing,
         moderator,
         site.slug,
-        request.path_params["author_id"],
+        author_id_of(request),
         body.strip(),
     )
     return JSONResponse({"author": record}, status_code=201)

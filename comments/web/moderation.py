@@ -16,7 +16,14 @@ from comments.node import Node
 from comments.sites import Site
 from comments.store.review import SCOPES, Moderator
 from comments.web.article_pages import page_edit
-from comments.web.common import article_of, node_of, parse_json_object, read_body, storable
+from comments.web.common import (
+    article_of,
+    author_id_of,
+    node_of,
+    parse_json_object,
+    read_body,
+    storable,
+)
 from comments.web.errors import ApiError, error_response
 from comments.web.mod_access import (
     expected_status,
@@ -138,7 +145,7 @@ def _until(value: object) -> datetime | None:
 async def ban(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
-    author_id = request.path_params["author_id"]
+    author_id = author_id_of(request)
     await require_author_in_scope(request, moderator, author_id)
     svc = node_of(request)
     if request.method == "DELETE":
