@@ -27,6 +27,8 @@ class Code(StrEnum):
     BANNED_WORD = "banned_word"
     RATE_LIMITED = "rate_limited"
     EDIT_WINDOW_CLOSED = "edit_window_closed"
+    # A guest token looked up inside a use case (a like's batch) that names nobody.
+    INVALID_GUEST_TOKEN = "invalid_guest_token"
 
 
 class Refused(Exception):

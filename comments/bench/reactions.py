@@ -44,7 +44,9 @@ ARTICLE = "2026/12/the-liked-story"
 SOCKETS = 5_000
 QUICK_SOCKETS = 1_000
 READERS = 100
-RATE = 1_000.0
+# Asked for above the goal (1,000 answered a second): a paced generator's answered rate
+# ends a little under what it asks (its last answers come after its last second).
+RATE = 1_250.0
 SECONDS = 10.0
 QUICK_SECONDS = 4.0
 # After the last like: how long the last count may take to reach every socket (it

@@ -7,10 +7,11 @@ always equals the likes stored; the primary key makes repeating a like a no-op.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comments.models import Comment, Status, utcnow
 from comments.store.reaction_tables import reaction_versions, reactions
@@ -29,6 +30,8 @@ class Reacted:
     version: int | None = None
     # The reader is under an open (not shadow) ban: nothing was done.
     banned: bool = False
+    # The request named its reader by a guest token that names nobody: nothing was done.
+    unknown_reader: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,40 @@ class TopPage:
     comments: list[Comment]
     next: str | None
     latest_seq: int
+
+
+@dataclass(frozen=True)
+class LikeRequest:
+    """One reader's like (``like``) or unlike of one comment, as asked. The reader is
+    ``author_id``, or, when ``guest_hash`` is set, the site's guest whose token has that
+    digest: the batch looks guests up together, one query for all."""
+
+    site: str
+    article: str
+    comment_id: str
+    author_id: str
+    like: bool
+    guest_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class LikeChange:
+    """A comment whose count a batch moved: what open pages are sent."""
+
+    site: str
+    article: str
+    comment_id: str
+    reactions: int
+    version: int
+
+
+@dataclass(frozen=True)
+class LikeBatch:
+    """A batch's answers, one per request in order (None: no such published comment),
+    and the counts it changed."""
+
+    answers: list[Reacted | None]
+    changed: list[LikeChange]
 
 
 @dataclass(frozen=True)
@@ -72,19 +109,8 @@ class ReactionStore:
             ).all()
             if not liked:
                 return []
-            versions: dict[int, int] = {}
-            for row in liked:
-                if row.article_id not in versions:
-                    bump = self.store._insert(reaction_versions).values(
-                        article_id=row.article_id, version=1
-                    )
-                    bump = bump.on_conflict_do_update(
-                        index_elements=["article_id"],
-                        set_={"version": reaction_versions.c.version + 1},
-                    ).returning(reaction_versions.c.version)
-                    versions[row.article_id] = int((await conn.execute(bump)).scalar_one())
             done = []
-            for row in liked:
+            for row in sorted(liked, key=lambda r: r.id):
                 gone = await conn.execute(
                     sa.delete(reactions).where(
                         reactions.c.comment_id == row.id, reactions.c.author_id == author_id
@@ -104,8 +130,12 @@ class ReactionStore:
                         .returning(comments.c.reactions)
                     )
                 ).scalar_one()
-                done.append(Withdrawn(row.key, row.id, int(count), versions[row.article_id]))
-            return done
+                done.append((row, int(count)))
+            # Versions after counts, as in react_many: one lock order for every writer.
+            versions = {
+                art: await self._bump(conn, art) for art in sorted({r.article_id for r, _ in done})
+            }
+            return [Withdrawn(r.key, r.id, n, versions[r.article_id]) for r, n in done]
 
     async def react(
         self, site: str, article: str, comment_id: str, author_id: str, like: bool
@@ -116,73 +146,164 @@ class ReactionStore:
         reader's like is not stored: they are answered as if it counted (the public
         count plus theirs), and nobody else sees a change.
         """
-        if "\x00" in comment_id:  # no id holds one, and PostgreSQL refuses it in text
-            return None
+        batch = await self.react_many([LikeRequest(site, article, comment_id, author_id, like)])
+        return batch.answers[0]
+
+    async def react_many(self, requests: Sequence[LikeRequest]) -> LikeBatch:
+        """Several readers' likes and unlikes in one transaction (a group commit: a storm
+        of likes on one comment costs one count update and one commit per batch, not per
+        like), each answered as :meth:`react` would answer it alone, in order.
+
+        Rows are locked in one order (comments by id, then versions by article), so two
+        nodes' batches never deadlock.
+        """
+        answers: list[Reacted | None] = [None] * len(requests)
+        # No id holds a NUL, and PostgreSQL refuses one in text.
+        ids = sorted({r.comment_id for r in requests if "\x00" not in r.comment_id})
+        if not ids:
+            return LikeBatch(answers, [])
+        readers = sorted({r.author_id for r in requests if r.guest_hash is None})
+        readers = [a for a in readers if "\x00" not in a]
+        hashes = sorted({r.guest_hash for r in requests if r.guest_hash is not None})
         async with self.store._write() as conn:
-            # The comment and the reader's ban state in one statement: a like is a hot
-            # path (docs/benchmarks.md, "Reactions"), every round trip counts.
-            reader = authors.c.id == author_id
-            row = (
-                await conn.execute(
+            # The comments, and the readers with their ban states, in two statements
+            # whatever the batch's size: a like is a hot path (docs/benchmarks.md).
+            found = {
+                row.id: row
+                for row in await conn.execute(
                     sa.select(
+                        comments.c.id,
                         comments.c.reactions,
                         articles.c.id.label("article_id"),
-                        authors.c.banned,
-                        authors.c.ban_shadow,
-                        authors.c.banned_until,
+                        articles.c.site,
+                        articles.c.key,
                     )
-                    .select_from(
-                        comments.join(articles, comments.c.article_id == articles.c.id).outerjoin(
-                            authors, reader
-                        )
+                    .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
+                    .where(comments.c.id.in_(ids), comments.c.status == Status.PUBLISHED.value)
+                )
+            }
+            named = []
+            if readers:
+                named.append(authors.c.id.in_(readers))
+            if hashes:
+                named.append(authors.c.guest_token_hash.in_(hashes))
+            people = (
+                (
+                    await conn.execute(
+                        sa.select(
+                            authors.c.id,
+                            authors.c.site,
+                            authors.c.guest_token_hash,
+                            authors.c.banned,
+                            authors.c.ban_shadow,
+                            authors.c.banned_until,
+                        ).where(sa.or_(*named))
                     )
-                    .where(
-                        comments.c.id == comment_id,
-                        articles.c.site == site,
-                        articles.c.key == article,
-                        comments.c.status == Status.PUBLISHED.value,
-                    )
-                )
-            ).one_or_none()
-            if row is None:
-                return None
-            if _active(row):
-                if not row.ban_shadow:
-                    return Reacted(reactions=row.reactions, reacted=False, banned=True)
-                return Reacted(reactions=row.reactions + int(like), reacted=like)
-            mine = reactions.c.comment_id == comment_id, reactions.c.author_id == author_id
-            # Row counts, not a look first: two requests of one reader at once count once.
-            if like:
-                added = self.store._insert(reactions).values(
-                    comment_id=comment_id, author_id=author_id, created_at=utcnow()
-                )
-                added = added.on_conflict_do_nothing(index_elements=["comment_id", "author_id"])
-                delta = (await conn.execute(added)).rowcount
-            else:
-                delta = -(await conn.execute(sa.delete(reactions).where(*mine))).rowcount
-            if delta == 0:
-                return Reacted(reactions=row.reactions, reacted=like)
-            # The count as updated (RETURNING), not as read above: likes of other readers
-            # may have committed in between; the row lock orders them.
-            count = (
-                await conn.execute(
-                    sa.update(comments)
-                    .where(comments.c.id == comment_id)
-                    .values(reactions=comments.c.reactions + delta)
-                    .returning(comments.c.reactions)
-                )
-            ).scalar_one()
-            # Same transaction: no cached page keyed before this like outlives it, and
-            # the version orders the counts the live frames carry.
-            bump = self.store._insert(reaction_versions).values(
-                article_id=row.article_id, version=1
+                ).all()
+                if named
+                else []
             )
-            bump = bump.on_conflict_do_update(
-                index_elements=["article_id"],
-                set_={"version": reaction_versions.c.version + 1},
-            ).returning(reaction_versions.c.version)
-            version = int((await conn.execute(bump)).scalar_one())
-            return Reacted(reactions=int(count), reacted=like, version=version)
+            bans = {row.id: row for row in people}
+            guests = {(row.site, row.guest_token_hash): row.id for row in people}
+            unknown = set()
+            resolved = []
+            for i, r in enumerate(requests):
+                if r.guest_hash is not None:
+                    author_id = guests.get((r.site, r.guest_hash))
+                    if author_id is None:
+                        unknown.add(i)
+                    r = replace(r, author_id=author_id or "")
+                resolved.append(r)
+            requests = resolved
+            # Per (comment, reader): the last request wins, as it would one after another.
+            final: dict[tuple[str, str], bool] = {}
+            counted: list[int] = []
+            for i, r in enumerate(requests):
+                if i in unknown:
+                    answers[i] = Reacted(reactions=0, reacted=False, unknown_reader=True)
+                    continue
+                row = found.get(r.comment_id)
+                if row is None or row.site != r.site or row.key != r.article:
+                    continue
+                ban = bans.get(r.author_id)
+                if ban is not None and _active(ban):
+                    if not ban.ban_shadow:
+                        answers[i] = Reacted(reactions=row.reactions, reacted=False, banned=True)
+                    else:
+                        answers[i] = Reacted(reactions=row.reactions + int(r.like), reacted=r.like)
+                    continue
+                final[(r.comment_id, r.author_id)] = r.like
+                counted.append(i)
+            delta: dict[str, int] = {}
+            adds = sorted(key for key, like in final.items() if like)
+            if adds:
+                now = utcnow()
+                # Row counts, not a look first: the same reader's like on two nodes at
+                # once counts once (the primary key).
+                added = self.store._insert(reactions).values(
+                    [{"comment_id": c, "author_id": a, "created_at": now} for c, a in adds]
+                )
+                added = added.on_conflict_do_nothing(
+                    index_elements=["comment_id", "author_id"]
+                ).returning(reactions.c.comment_id)
+                for (cid,) in await conn.execute(added):
+                    delta[cid] = delta.get(cid, 0) + 1
+            drops: dict[str, list[str]] = {}
+            for (cid, author), like in sorted(final.items()):
+                if not like:
+                    drops.setdefault(cid, []).append(author)
+            for cid, gone_authors in drops.items():
+                gone = await conn.execute(
+                    sa.delete(reactions)
+                    .where(reactions.c.comment_id == cid, reactions.c.author_id.in_(gone_authors))
+                    .returning(reactions.c.author_id)
+                )
+                delta[cid] = delta.get(cid, 0) - len(gone.all())
+            counts = {cid: int(row.reactions) for cid, row in found.items()}
+            moved = sorted(cid for cid, d in delta.items() if d)
+            for cid in moved:
+                # The count as updated (RETURNING), not as read above: another node's
+                # likes may have committed in between; the row lock orders them.
+                counts[cid] = int(
+                    (
+                        await conn.execute(
+                            sa.update(comments)
+                            .where(comments.c.id == cid)
+                            .values(reactions=comments.c.reactions + delta[cid])
+                            .returning(comments.c.reactions)
+                        )
+                    ).scalar_one()
+                )
+            # Same transaction: no cached page keyed before these likes outlives them,
+            # and the version orders the counts the live frames carry.
+            versions: dict[int, int] = {}
+            for art in sorted({found[cid].article_id for cid in moved}):
+                versions[art] = await self._bump(conn, art)
+        changed = [
+            LikeChange(
+                site=found[cid].site,
+                article=found[cid].key,
+                comment_id=cid,
+                reactions=counts[cid],
+                version=versions[found[cid].article_id],
+            )
+            for cid in moved
+        ]
+        for i in counted:
+            r = requests[i]
+            version = (
+                versions.get(found[r.comment_id].article_id) if delta.get(r.comment_id) else None
+            )
+            answers[i] = Reacted(reactions=counts[r.comment_id], reacted=r.like, version=version)
+        return LikeBatch(answers, changed)
+
+    async def _bump(self, conn: AsyncConnection, article_id: int) -> int:
+        bump = self.store._insert(reaction_versions).values(article_id=article_id, version=1)
+        bump = bump.on_conflict_do_update(
+            index_elements=["article_id"],
+            set_={"version": reaction_versions.c.version + 1},
+        ).returning(reaction_versions.c.version)
+        return int((await conn.execute(bump)).scalar_one())
 
     async def marks(self, site: str, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Each existing article's ``(last_seq, reactions_version)``: what a cached page

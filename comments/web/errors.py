@@ -25,6 +25,7 @@ REFUSAL_STATUS: dict[Code, int] = {
     Code.BANNED_WORD: 422,
     Code.RATE_LIMITED: 429,
     Code.EDIT_WINDOW_CLOSED: 403,
+    Code.INVALID_GUEST_TOKEN: 401,
 }
 
 

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from comments.web.common import (
+    GUEST_HEADER,
     article_of,
     client_ip,
     find_site,
@@ -32,12 +33,18 @@ async def reaction(request: Request) -> JSONResponse:
         raise unknown_site(request)
     check_write(request, site)
     article = article_of(request)
+    comment_id, like = request.path_params["id"], request.method == "PUT"
+    guest = request.headers.get(GUEST_HEADER)
+    if guest and not request.headers.get("authorization"):
+        # The guest is looked up in the like's batch, not here: one query for a batch.
+        if not site.guests:
+            raise ApiError(401, "guests_disabled", "this site does not allow guest comments")
+        done = await svc.liking.react_as_guest(site, article, comment_id, guest, like)
+        return JSONResponse({"reactions": done.reactions, "reacted": done.reacted})
     author = await known_author(request, site)
     if author is None:
         raise ApiError(401, "unauthenticated", "send the guest token or sign-in token")
-    done = await svc.liking.react(
-        site, article, request.path_params["id"], author, request.method == "PUT"
-    )
+    done = await svc.liking.react(site, article, comment_id, author, like)
     return JSONResponse({"reactions": done.reactions, "reacted": done.reacted})
 
 

@@ -5,6 +5,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,10 @@ def serve(database_url: str, channel_prefix: str, start_server: Any) -> Serve:
         return server
 
     return serve
+
+
+def reader_of(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {sso_token(name)}"}
 
 
 async def react(
@@ -79,6 +84,23 @@ async def test_refusals(serve: Serve) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
         r = await react(http, first["id"], "PUT", {**reader, "Content-Type": "text/plain"})
         assert r.status_code == 415
+        # A guest token that names nobody, alone and among good ones in one batch.
+        ana = {"X-Comments-Guest": "no-such-token"}
+        answers = await asyncio.gather(
+            react(http, first["id"], "PUT", ana),
+            *(react(http, first["id"], "PUT", reader_of(f"r{i}")) for i in range(5)),
+        )
+        assert answers[0].status_code == 401, answers[0].text
+        assert answers[0].json()["error"]["code"] == "invalid_guest_token"
+        assert [a.json()["reacted"] for a in answers[1:]] == [True] * 5
+
+
+async def test_a_guest_like_is_refused_where_guests_are_not_allowed(serve: Serve) -> None:
+    server = await serve(guests=False)
+    async with server.client() as http:
+        first = await posted(http, "a comment", 201, headers=reader_of("ana"))
+        r = await react(http, first["id"], "PUT", {"X-Comments-Guest": "whatever"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "guests_disabled"
 
 
 async def test_banned_readers_are_refused_and_shadowed_ones_not_counted(serve: Serve) -> None:

@@ -1,0 +1,230 @@
+"""Likes written in batches (issue #17: a storm of likes on one comment): a batch answers
+every request as if it came alone, moves each count once and bumps each article's
+version once; a request that arrives while a batch is being written waits for the next
+one, and a failing request fails alone. Both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+import sqlalchemy as sa
+
+from comments.infra.group_commit import GroupCommit
+from comments.models import Status
+from comments.store import Store
+from comments.store.reaction_tables import reaction_versions, reactions
+from comments.store.reactions import LikeRequest, ReactionStore
+from comments.store.review import ReviewStore
+from comments.store.store import hash_token
+from comments.store.tables import comments
+
+
+async def stored_likes(store: Store, comment_id: str) -> tuple[int, int]:
+    """(the comment's count, its like rows)."""
+    async with store.engine.connect() as conn:
+        count = (
+            await conn.execute(sa.select(comments.c.reactions).where(comments.c.id == comment_id))
+        ).scalar_one()
+        rows = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(reactions.c.comment_id == comment_id)
+            )
+        ).scalar_one()
+    return int(count), int(rows)
+
+
+async def test_a_batch_answers_each_request_as_alone_and_moves_each_count_once(
+    store: Store,
+) -> None:
+    assert await store.create_site("lk", {"guests": True})
+    await store.create_site("other", {"guests": True})
+    review = ReviewStore(store)
+    author, _ = await store.create_guest("lk", "Ana")
+    first, _ = await store.create_comment(
+        site="lk", article="a", author=author, body="one", parent=None, status=Status.PUBLISHED
+    )
+    second, _ = await store.create_comment(
+        site="lk", article="a", author=author, body="two", parent=None, status=Status.PUBLISHED
+    )
+    held, _ = await store.create_comment(
+        site="lk", article="a", author=author, body="held", parent=None, status=Status.HELD
+    )
+    banned, _ = await store.create_guest("lk", "Banned")
+    shadowed, _ = await store.create_guest("lk", "Shadow")
+    await review.ban("lk", banned.id, by="mod", reason="", until=None, scope=None, shadow=False)
+    await review.ban("lk", shadowed.id, by="mod", reason="", until=None, scope=None, shadow=True)
+    likes = ReactionStore(store)
+    # r2 liked the first comment already: liking it again counts nothing.
+    assert (await likes.react("lk", "a", first.id, "r2", like=True)) is not None
+
+    def ask(cid: str, who: str, like: bool = True, article: str = "a") -> LikeRequest:
+        return LikeRequest("lk", article, cid, who, like)
+
+    batch = await likes.react_many(
+        [
+            ask(first.id, "r1"),
+            ask(first.id, "r2"),  # a repeat
+            ask(first.id, "r3"),
+            ask(first.id, "r3", like=False),  # r3 changes their mind: the last one counts
+            ask(second.id, "r1"),
+            ask(second.id, "r4", like=False),  # never liked it: nothing to drop
+            ask(held.id, "r1"),  # not published
+            ask(first.id, "r5", article="b"),  # not under this article
+            LikeRequest("other", "a", first.id, "r6", True),  # nor this site
+            ask("no\x00such", "r1"),
+            ask(first.id, banned.id),
+            ask(first.id, shadowed.id),
+        ]
+    )
+    got = [None if a is None else (a.reactions, a.reacted, a.banned) for a in batch.answers]
+    assert got == [
+        (2, True, False),
+        (2, True, False),
+        (2, True, False),
+        (2, False, False),
+        (1, True, False),
+        (1, False, False),
+        None,
+        None,
+        None,
+        None,
+        (1, False, True),  # banned: refused, the count before the batch
+        (2, True, False),  # shadowed: answered as if it counted, nobody else sees it
+    ]
+    assert await stored_likes(store, first.id) == (2, 2)
+    assert await stored_likes(store, second.id) == (1, 1)
+    # One change per moved comment, both under one new version of their article.
+    moved = {(c.comment_id, c.reactions) for c in batch.changed}
+    assert moved == {(first.id, 2), (second.id, 1)}
+    assert len({c.version for c in batch.changed}) == 1
+    async with store.engine.connect() as conn:
+        version = (await conn.execute(sa.select(reaction_versions.c.version))).scalar_one()
+    assert batch.changed[0].version == version == 2  # the single like before, then this batch
+
+    # A batch that moves nothing changes no version and sends nothing.
+    again = await likes.react_many([ask(first.id, "r1"), ask(second.id, "r9", like=False)])
+    assert again.changed == []
+    assert [a.version if a else "none" for a in again.answers] == [None, None]
+
+
+async def test_unlikes_in_a_batch_lower_the_count_to_the_rows_left(store: Store) -> None:
+    assert await store.create_site("lk", {"guests": True})
+    author, _ = await store.create_guest("lk", "Ana")
+    made, _ = await store.create_comment(
+        site="lk", article="a", author=author, body="one", parent=None, status=Status.PUBLISHED
+    )
+    likes = ReactionStore(store)
+    readers = [f"reader-{i}" for i in range(30)]
+    await likes.react_many([LikeRequest("lk", "a", made.id, r, True) for r in readers])
+    assert await stored_likes(store, made.id) == (30, 30)
+    batch = await likes.react_many(
+        [LikeRequest("lk", "a", made.id, r, False) for r in readers[:20]]
+        + [LikeRequest("lk", "a", made.id, "late", True)]
+    )
+    assert [c.reactions for c in batch.changed] == [11]
+    assert await stored_likes(store, made.id) == (11, 11)
+
+
+async def test_requests_that_queue_behind_a_write_share_the_next_batch() -> None:
+    sizes: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(items: Sequence[int]) -> list[int]:
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            await gate.wait()  # the first write is slow: the others queue behind it
+        return [i * 10 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write, max_batch=4)
+    first = asyncio.ensure_future(group.submit(0))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(group.submit(i)) for i in range(1, 7)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == 0
+    assert await asyncio.gather(*rest) == [10, 20, 30, 40, 50, 60]
+    assert sizes == [1, 4, 2]  # a lone request went at once; the queue in batches of ≤ 4
+
+
+async def test_a_failing_request_fails_alone() -> None:
+    async def write(items: Sequence[int]) -> list[int]:
+        if 3 in items:
+            raise ValueError("three is bad")
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    answers = await asyncio.gather(*(group.submit(i) for i in range(6)), return_exceptions=True)
+    assert answers[:3] == [0, 1, 2] and answers[4:] == [4, 5]
+    assert isinstance(answers[3], ValueError)
+
+
+async def test_a_cancelled_caller_does_not_undo_its_queued_like() -> None:
+    written: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(items: Sequence[int]) -> list[int]:
+        await gate.wait()
+        written.extend(items)
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    caller = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0)
+    caller.cancel()
+    gate.set()
+    assert await group.submit(2) == 2
+    assert written == [1, 2]
+
+
+@pytest.mark.parametrize("readers", [60])
+async def test_concurrent_likes_all_count(store: Store, readers: int) -> None:
+    """Many readers liking and unliking one comment at once through the group commit:
+    the count equals the readers whose last word was a like."""
+    assert await store.create_site("lk", {"guests": True})
+    author, _ = await store.create_guest("lk", "Ana")
+    made, _ = await store.create_comment(
+        site="lk", article="a", author=author, body="one", parent=None, status=Status.PUBLISHED
+    )
+    likes = ReactionStore(store)
+    group: GroupCommit[LikeRequest, object] = GroupCommit(
+        lambda items: _answers(likes, items), max_batch=16
+    )
+    asks = [LikeRequest("lk", "a", made.id, f"r{i}", True) for i in range(readers)]
+    asks += [LikeRequest("lk", "a", made.id, f"r{i}", False) for i in range(0, readers, 3)]
+    await asyncio.gather(*(group.submit(a) for a in asks))
+    left = readers - len(range(0, readers, 3))
+    assert await stored_likes(store, made.id) == (left, left)
+    assert group.batches < len(asks)
+
+
+async def _answers(likes: ReactionStore, items: Sequence[LikeRequest]) -> list[object]:
+    return list((await likes.react_many(items)).answers)
+
+
+async def test_guests_are_found_by_their_token_in_the_batch(store: Store) -> None:
+    assert await store.create_site("lk", {"guests": True})
+    assert await store.create_site("other", {"guests": True})
+    ana, ana_token = await store.create_guest("lk", "Ana")
+    elsewhere, elsewhere_token = await store.create_guest("other", "Eve")
+    made, _ = await store.create_comment(
+        site="lk", article="a", author=ana, body="one", parent=None, status=Status.PUBLISHED
+    )
+    await ReviewStore(store).ban("lk", ana.id, by="mod", shadow=True)
+
+    def as_guest(token: str) -> LikeRequest:
+        return LikeRequest("lk", "a", made.id, "", True, guest_hash=hash_token(token))
+
+    batch = await ReactionStore(store).react_many(
+        [
+            as_guest(ana_token),  # found (and shadow-banned: counts for nobody else)
+            as_guest("no-such-token"),
+            as_guest(elsewhere_token),  # a guest of another site is nobody here
+            LikeRequest("lk", "a", made.id, "sso-reader", True),
+        ]
+    )
+    got = [(a.reactions, a.reacted, a.unknown_reader) if a else None for a in batch.answers]
+    assert got == [(1, True, False), (0, False, True), (0, False, True), (1, True, False)]
+    assert await stored_likes(store, made.id) == (1, 1)
+    assert elsewhere.id != ana.id
