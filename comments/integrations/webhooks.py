@@ -47,6 +47,36 @@ def check_url_form(url: str) -> str:
     return parts.hostname
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are IPv4
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own, not global
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries to (mapped, compatible, NAT64, 6to4), for the
+    public check: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or address in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global and unicast; an IPv6 address that embeds an IPv4 one is judged by that one
+    (Python's ``is_global`` passes ``64:ff9b::7f00:1`` and ``2002:7f00:1::``, and its
+    verdict on ``::ffff:a.b.c.d`` differs between versions)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return is_public(inner)
+    return address.is_global and not address.is_multicast
+
+
 async def check_destination(url: str, *, allow_private: bool) -> None:
     """Refuse URLs whose host resolves to loopback, link-local, private, reserved or
     multicast addresses (any of them), unless the operator allows private ones
@@ -62,8 +92,10 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
         raise WebhookRefused(f"{host} does not resolve: {exc}") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
+        if not is_public(address):
+            inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+            shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
             raise WebhookRefused(
-                f"{host} resolves to {address}, a non-public address "
+                f"{host} resolves to {shown}, a non-public address "
                 "(set COMMENTS_WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
             )
