@@ -38,12 +38,19 @@ def sign_headers(secrets: Sequence[str], msg_id: str, at: datetime, body: str) -
 
 
 def check_url_form(url: str) -> str:
-    """An absolute http(s) URL with a host; returns the host."""
-    parts = urlsplit(url)
+    """An absolute http(s) URL with a host and a usable port; returns the host."""
+    try:
+        # urlsplit and .port raise ValueError on a bad [IPv6] host or port (99999, "abc").
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookRefused(f"{url!r} is not a usable URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused(f"{url!r} is not an http:// or https:// URL")
     if parts.username or parts.password:
         raise WebhookRefused("webhook URLs may not carry credentials")
+    if port == 0:
+        raise WebhookRefused(f"{url!r}: the port must be 1 to 65535")
     return parts.hostname
 
 

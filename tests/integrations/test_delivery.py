@@ -258,6 +258,29 @@ async def test_an_ipv6_way_to_loopback_is_refused_at_delivery_time(
     assert "non-public" in entry["last_error"] and "IPv4 127.0.0.1" in entry["last_error"]
 
 
+async def test_a_stored_url_with_a_bad_port_fails_its_attempt_not_the_pass(
+    store: Store, receiver: Receiver
+) -> None:
+    """A hook added before ports were checked: its message's attempt fails with a reason
+    in the log, and the next message still goes."""
+    await store.create_site("news", {})
+    author, _ = await store.create_guest("news", "Ana")
+    bad = await WebhookStore(store).add(
+        "news", "http://127.0.0.1:99999/hook", ["comment.published"]
+    )
+    good = await WebhookStore(store).add("news", receiver.url, ["comment.published"])
+    await publish(store, author, "a", "one port too far")
+    deliverer = Deliverer(WebhookStore(store), FAST)
+    try:
+        assert await deliverer.run_once() == 2
+    finally:
+        await deliverer.close()
+    (entry,) = await WebhookStore(store).log(bad.id)
+    assert entry["status"] == "pending" and "Port out of range" in entry["last_error"]
+    (sent,) = await WebhookStore(store).log(good.id)
+    assert sent["status"] == "delivered" and len(receiver.accepted) == 1
+
+
 async def test_rotation_keeps_the_old_secret_valid(store: Store, receiver: Receiver) -> None:
     await store.create_site("news", {})
     author, _ = await store.create_guest("news", "Ana")

@@ -80,7 +80,18 @@ async def test_private_and_reserved_destinations_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/x", "/relative", "http://user:pw@example.com/", "http:///x"]
+    "url",
+    [
+        "ftp://example.com/x",
+        "/relative",
+        "http://user:pw@example.com/",
+        "http:///x",
+        "http://example.com:99999/hook",
+        "http://example.com:65536/hook",
+        "http://example.com:0/hook",
+        "http://example.com:abc/hook",
+        "http://[::1:/hook",
+    ],
 )
 async def test_malformed_urls_are_refused_even_when_private_ones_are_allowed(url: str) -> None:
     with pytest.raises(WebhookRefused):
