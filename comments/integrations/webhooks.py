@@ -38,13 +38,50 @@ def sign_headers(secrets: Sequence[str], msg_id: str, at: datetime, body: str) -
 
 
 def check_url_form(url: str) -> str:
-    """An absolute http(s) URL with a host; returns the host."""
-    parts = urlsplit(url)
+    """An absolute http(s) URL with a host and a usable port; returns the host."""
+    try:
+        # urlsplit and .port raise ValueError on a bad [IPv6] host or port (99999, "abc").
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookRefused(f"{url!r} is not a usable URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused(f"{url!r} is not an http:// or https:// URL")
     if parts.username or parts.password:
         raise WebhookRefused("webhook URLs may not carry credentials")
+    if port == 0:
+        raise WebhookRefused(f"{url!r}: the port must be 1 to 65535")
     return parts.hostname
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are IPv4
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own, not global
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries to (mapped, compatible, NAT64, 6to4), for the
+    public check: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or address in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global and unicast; an IPv6 address that embeds an IPv4 one is judged by that one
+    (Python's ``is_global`` passes ``64:ff9b::7f00:1`` and ``2002:7f00:1::``, and its
+    verdict on ``::ffff:a.b.c.d`` differs between versions)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return is_public(inner)
+    return address.is_global and not address.is_multicast
 
 
 async def check_destination(url: str, *, allow_private: bool) -> None:
@@ -62,8 +99,10 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
         raise WebhookRefused(f"{host} does not resolve: {exc}") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
+        if not is_public(address):
+            inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+            shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
             raise WebhookRefused(
-                f"{host} resolves to {address}, a non-public address "
+                f"{host} resolves to {shown}, a non-public address "
                 "(set COMMENTS_WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
             )

@@ -13,14 +13,14 @@ from comments.moderation.erasure import erase_author
 from comments.store import EventRow
 from comments.store.personal import export_author
 from comments.web.common import author_id_of, node_of, parse_json_object, read_body
-from comments.web.mod_access import require_admin
+from comments.web.mod_access import require_site_wide_admin
 from comments.web.moderation import moderator_of, site_for
 
 
 async def get_export(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
-    require_admin(moderator)
+    require_site_wide_admin(moderator)
     data = await export_author(node_of(request).store, site.slug, author_id_of(request))
     if data is None:
         raise Refused(Code.NOT_FOUND, "no such author on this site")
@@ -30,7 +30,7 @@ async def get_export(request: Request) -> JSONResponse:
 async def post_erase(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)  # writes: check_write (JSON, own origins)
     site = await site_for(request, moderator)
-    require_admin(moderator)
+    require_site_wide_admin(moderator)
     raw = await read_body(request)
     if raw.strip():
         parse_json_object(raw)  # no fields yet; still a JSON object or a 400

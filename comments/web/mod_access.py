@@ -41,6 +41,20 @@ def require_admin(moderator: Moderator) -> None:
         raise ApiError(403, "forbidden", "only a site's admins change its settings")
 
 
+def require_site_wide_admin(moderator: Moderator) -> None:
+    """An author's export and erasure span every section they wrote in, so a scoped
+    admin would read or destroy comments outside their sections: site-wide admins only.
+
+    Raises:
+        ApiError: 403.
+    """
+    require_admin(moderator)
+    if moderator.scopes:
+        raise ApiError(
+            403, "forbidden", "only a site-wide admin (without scopes) exports or erases an author"
+        )
+
+
 async def require_author_in_scope(request: Request, moderator: Moderator, author_id: str) -> None:
     """A scoped moderator bans only authors who commented in their sections.
 

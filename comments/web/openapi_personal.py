@@ -9,7 +9,7 @@ from comments.web.openapi_console import AUTHOR, BEARER, SITE, _error, _ok
 FAILS = {
     "400": _error("Body not a JSON object"),
     "401": _error("No valid moderator token"),
-    "403": _error("Token of another site, or not an admin"),
+    "403": _error("Token of another site, or not a site-wide (unscoped) admin"),
     "404": _error("Unknown site or author"),
     "503": _error("Database unavailable"),
 }
@@ -75,7 +75,7 @@ def personal_paths() -> dict[str, Any]:
         "/api/v1/moderation/sites/{site}/authors/{author_id}/export": {
             "parameters": [SITE, AUTHOR],
             "get": {
-                "summary": "Everything held about an author (admins; as `comments author export`)",
+                "summary": "Everything held about an author (unscoped admins; as `author export`)",
                 "security": BEARER,
                 "responses": {"200": _ok("The author's data", EXPORT), **FAILS},
             },
@@ -83,7 +83,7 @@ def personal_paths() -> dict[str, Any]:
         "/api/v1/moderation/sites/{site}/authors/{author_id}/erase": {
             "parameters": [SITE, AUTHOR],
             "post": {
-                "summary": "Erase an author (admins; as `comments author erase`; idempotent)",
+                "summary": "Erase an author (unscoped admins; as `author erase`; idempotent)",
                 "security": BEARER,
                 "requestBody": {
                     "required": False,

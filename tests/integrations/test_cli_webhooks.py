@@ -83,3 +83,31 @@ async def test_the_webhook_commands(tmp_path: Path, sqlite_url: str) -> None:
         assert bad.returncode == 2 and "no site" in bad.stderr
     finally:
         await receiver.stop()
+
+
+async def test_add_refuses_an_ipv6_address_that_leads_to_a_private_ipv4(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    await add_site(sqlite_url, "news")
+    for url in ("http://[64:ff9b::7f00:1]:8080/hook", "https://[2002:a00:1::1]/hook"):
+        refused = await cli(sqlite_url, tmp_path, "add", "news", url)
+        assert refused.returncode == 2, refused.stderr
+        assert "non-public" in refused.stderr and "Traceback" not in refused.stderr
+    listed = json.loads((await cli(sqlite_url, tmp_path, "list", "news")).stdout)
+    assert listed == {"webhooks": []}
+    public = await cli(sqlite_url, tmp_path, "add", "news", "https://[64:ff9b::808:808]/hook")
+    assert public.returncode == 0, public.stderr
+
+
+async def test_add_refuses_a_bad_port_with_a_message_not_a_traceback(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    await add_site(sqlite_url, "news")
+    for url in ("http://example.com:99999/hook", "http://example.com:abc/", "http://[::1:/x"):
+        for private in (False, True):  # allowing private addresses does not skip it
+            refused = await cli(sqlite_url, tmp_path, "add", "news", url, private=private)
+            assert refused.returncode == 2, refused.stderr
+            assert refused.stderr.startswith("comments: ") and "not a usable URL" in refused.stderr
+            assert "Traceback" not in refused.stderr
+    listed = json.loads((await cli(sqlite_url, tmp_path, "list", "news")).stdout)
+    assert listed == {"webhooks": []}

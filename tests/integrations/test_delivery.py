@@ -236,6 +236,51 @@ async def test_a_private_destination_is_refused_at_delivery_time(
     assert "non-public" in entry["last_error"]
 
 
+@pytest.mark.parametrize("host", ["64:ff9b::7f00:1", "2002:7f00:1::1"])
+async def test_an_ipv6_way_to_loopback_is_refused_at_delivery_time(
+    store: Store, receiver: Receiver, host: str
+) -> None:
+    """NAT64 and 6to4 addresses that carry 127.0.0.1 (a name re-pointed after the webhook
+    was added gives the same): the deliverer refuses before connecting."""
+    await store.create_site("news", {})
+    author, _ = await store.create_guest("news", "Ana")
+    url = f"http://[{host}]:{receiver.port}/hook"
+    hook = await WebhookStore(store).add("news", url, ["comment.published"])
+    await publish(store, author, "a", "to loopback through IPv6")
+    deliverer = Deliverer(WebhookStore(store), replace(FAST, allow_private=False))
+    try:
+        assert await deliverer.run_once() == 1
+    finally:
+        await deliverer.close()
+    assert receiver.seen == []
+    (entry,) = await WebhookStore(store).log(hook.id)
+    assert entry["status"] == "pending"
+    assert "non-public" in entry["last_error"] and "IPv4 127.0.0.1" in entry["last_error"]
+
+
+async def test_a_stored_url_with_a_bad_port_fails_its_attempt_not_the_pass(
+    store: Store, receiver: Receiver
+) -> None:
+    """A hook added before ports were checked: its message's attempt fails with a reason
+    in the log, and the next message still goes."""
+    await store.create_site("news", {})
+    author, _ = await store.create_guest("news", "Ana")
+    bad = await WebhookStore(store).add(
+        "news", "http://127.0.0.1:99999/hook", ["comment.published"]
+    )
+    good = await WebhookStore(store).add("news", receiver.url, ["comment.published"])
+    await publish(store, author, "a", "one port too far")
+    deliverer = Deliverer(WebhookStore(store), FAST)
+    try:
+        assert await deliverer.run_once() == 2
+    finally:
+        await deliverer.close()
+    (entry,) = await WebhookStore(store).log(bad.id)
+    assert entry["status"] == "pending" and "Port out of range" in entry["last_error"]
+    (sent,) = await WebhookStore(store).log(good.id)
+    assert sent["status"] == "delivered" and len(receiver.accepted) == 1
+
+
 async def test_rotation_keeps_the_old_secret_valid(store: Store, receiver: Receiver) -> None:
     await store.create_site("news", {})
     author, _ = await store.create_guest("news", "Ana")

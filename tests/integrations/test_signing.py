@@ -80,7 +80,18 @@ async def test_private_and_reserved_destinations_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/x", "/relative", "http://user:pw@example.com/", "http:///x"]
+    "url",
+    [
+        "ftp://example.com/x",
+        "/relative",
+        "http://user:pw@example.com/",
+        "http:///x",
+        "http://example.com:99999/hook",
+        "http://example.com:65536/hook",
+        "http://example.com:0/hook",
+        "http://example.com:abc/hook",
+        "http://[::1:/hook",
+    ],
 )
 async def test_malformed_urls_are_refused_even_when_private_ones_are_allowed(url: str) -> None:
     with pytest.raises(WebhookRefused):
@@ -89,6 +100,51 @@ async def test_malformed_urls_are_refused_even_when_private_ones_are_allowed(url
 
 async def test_a_public_address_passes() -> None:
     await check_destination("https://93.184.215.14/hook", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("host", "inside"),
+    [
+        ("64:ff9b::7f00:1", "127.0.0.1"),  # NAT64 (RFC 6052) of loopback
+        ("64:ff9b::a00:1", "10.0.0.1"),
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # a cloud's metadata service
+        ("64:ff9b::c0a8:1", "192.168.0.1"),
+        ("2002:7f00:1::", "127.0.0.1"),  # 6to4: the IPv4 is bits 16-48
+        ("2002:a00:1::1", "10.0.0.1"),
+        ("2002:a9fe:a9fe::1", "169.254.169.254"),
+        ("::ffff:127.0.0.1", "127.0.0.1"),  # IPv4-mapped
+        ("::ffff:10.0.0.1", "10.0.0.1"),
+        ("::127.0.0.1", "127.0.0.1"),  # IPv4-compatible (deprecated)
+        ("::a00:1", "10.0.0.1"),
+    ],
+)
+async def test_ipv6_addresses_that_lead_to_a_private_ipv4_are_refused(
+    host: str, inside: str
+) -> None:
+    with pytest.raises(WebhookRefused, match="non-public") as refused:
+        await check_destination(f"http://[{host}]:8080/hook", allow_private=False)
+    assert f"IPv4 {inside}" in str(refused.value)
+    await check_destination(f"http://[{host}]:8080/hook", allow_private=True)
+
+
+@pytest.mark.parametrize("host", ["64:ff9b:1::1", "64:ff9b:1::808:808"])
+async def test_local_use_nat64_is_refused_whatever_it_embeds(host: str) -> None:
+    # RFC 8215: a network's own translator, not a global route.
+    with pytest.raises(WebhookRefused, match="non-public"):
+        await check_destination(f"https://[{host}]/hook", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "64:ff9b::808:808",  # NAT64 of 8.8.8.8
+        "2002:808:808::1",  # 6to4 of 8.8.8.8
+        "::ffff:8.8.8.8",
+        "2606:4700:4700::1111",
+    ],
+)
+async def test_ipv6_addresses_that_lead_to_a_public_ipv4_pass(host: str) -> None:
+    await check_destination(f"https://[{host}]/hook", allow_private=False)
 
 
 def test_events_are_checked() -> None:

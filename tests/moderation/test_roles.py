@@ -13,6 +13,7 @@ from comments.moderation.roles import check_scopes, may_act
 from comments.settings import Settings
 from tests.conftest import RunningServer, add_site
 from tests.moderation import (
+    CLEAN,
     TOXIC,
     Guest,
     Moderator,
@@ -138,6 +139,42 @@ async def test_a_scoped_moderator_sees_and_acts_only_on_its_sections(
             assert r.status_code == 403, r.text
         assert (await http.get(author, headers=bearer(chief.token))).status_code == 200
         await feed.ws.close()
+
+
+async def test_a_scoped_admin_neither_exports_nor_erases_an_author(
+    server: RunningServer,
+) -> None:
+    """Export and erasure span every section the author wrote in: a scoped admin would
+    read or destroy comments outside their sections, so only a site-wide admin may."""
+    sal = await server.node.review.add_moderator("news", "sal", role="admin", scopes=["sport/"])
+    boss = await server.node.review.add_moderator("news", "boss", role="admin")
+    async with server.client() as http:
+        both, elsewhere = Guest("Both"), Guest("Pol")
+        await posted(http, CLEAN, 201, article=SPORT, guest=both)
+        in_politics = await posted(http, f"{CLEAN}, politics", 201, article=POLITICS, guest=both)
+        await posted(http, CLEAN, 201, article=POLITICS, guest=elsewhere)
+        people = "/api/v1/moderation/sites/news/authors/{}/{}"
+        for guest in (both, elsewhere):
+            r = await http.get(people.format(guest.author_id, "export"), headers=bearer(sal))
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["code"] == "forbidden"
+            assert "politics" not in r.text
+            r = await http.post(
+                people.format(guest.author_id, "erase"), json={}, headers=bearer(sal)
+            )
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["code"] == "forbidden"
+        # Nothing was erased: the politics comment is still listed under its author.
+        r = await http.get(f"/api/v1/sites/news/articles/{POLITICS}/comments")
+        listed = {c["id"]: c for c in r.json()["comments"]}
+        assert listed[in_politics["id"]]["body"] == f"{CLEAN}, politics"
+        assert listed[in_politics["id"]]["author"]["name"] == "Both"
+        # A site-wide admin still has both.
+        r = await http.get(people.format(both.author_id, "export"), headers=bearer(boss))
+        assert r.status_code == 200, r.text
+        assert len(r.json()["comments"]) == 2 and r.json()["audit"] == []
+        r = await http.post(people.format(both.author_id, "erase"), json={}, headers=bearer(boss))
+        assert r.status_code == 200 and r.json()["erased"]["withdrawn"] == 2, r.text
 
 
 async def test_moderators_reverse_each_other_with_expected_status(server: RunningServer) -> None:
