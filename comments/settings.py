@@ -184,7 +184,9 @@ class Settings:
     torch_threads: int = 1
     classifier_timeout_s: float = 5.0
     classifier_batch_size: int = 16
-    classifier_batch_wait_ms: float = 5.0
+    # 0: a comment that finds the classifier idle is scored at once; batches form from
+    # the comments that queue while one is being scored (no latency added when quiet).
+    classifier_batch_wait_ms: float = 0.0
     # How often held-unscored and abandoned pending comments are looked for.
     recover_interval_s: float = 5.0
     # Who scores posts: "inline" (this node's classifier) or "workers" (`comments

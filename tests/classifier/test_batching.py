@@ -231,3 +231,27 @@ def test_limits_are_validated(
 ) -> None:
     with pytest.raises(ValueError):
         MicroBatcher(profanity_classifier, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_by_default_a_comment_that_finds_the_classifier_idle_is_scored_at_once(
+    loaded_classifier: Classifier, closing: list[MicroBatcher]
+) -> None:
+    """No waiting window by default: the first comment goes alone as soon as the batcher
+    runs (no latency added when comments are few); those that arrive while it is scored
+    make the next batch together."""
+    release = threading.Event()
+    gated = Gated(loaded_classifier, release)
+    batcher = MicroBatcher(gated, max_batch=16)
+    closing.append(batcher)
+    await batcher.load()
+    first = asyncio.ensure_future(batcher.score(TEXTS[0]))
+    try:
+        for _ in range(3):  # the caller queues it, then the batcher takes it: no timer
+            await asyncio.sleep(0)
+        assert batcher.queued == 0
+        rest = [asyncio.ensure_future(batcher.score(t)) for t in TEXTS[1:4]]
+        await wait_until(lambda: batcher.queued == 3)
+    finally:
+        release.set()  # never leave the worker thread blocked
+    await asyncio.gather(first, *rest)
+    assert [len(b) for b in gated.batches] == [1, 3]

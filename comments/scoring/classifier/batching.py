@@ -42,7 +42,8 @@ class MicroBatcher:
     Args:
         classifier: the classifier, loaded or not (see :meth:`load`).
         max_batch: most texts per ``score_batch`` call.
-        max_wait_ms: longest a text waits for others to join its batch.
+        max_wait_ms: longest a text waits for others to join its batch (0, the
+            default: none; the texts that arrive while a batch is scored make the next).
         timeout_s: longest one ``score_batch`` call may take before its callers fail.
         max_pending: queued texts beyond which :meth:`score` fails at once (overload).
 
@@ -55,7 +56,7 @@ class MicroBatcher:
         classifier: Classifier,
         *,
         max_batch: int = 16,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 0.0,
         timeout_s: float = 5.0,
         max_pending: int = 1024,
     ) -> None:
