@@ -191,15 +191,22 @@ class WebhookStore:
             row = (await conn.execute(sa.select(webhooks).where(webhooks.c.id == row.id))).one()
         return _webhook(row)
 
-    async def log(self, webhook_id: int, limit: int = 50) -> list[dict[str, Any]]:
-        """The webhook's latest messages, newest first."""
-        async with self.store._read() as conn:
-            rows = await conn.execute(
-                sa.select(outbox)
-                .where(outbox.c.webhook_id == webhook_id)
-                .order_by(outbox.c.id.desc())
-                .limit(limit)
+    async def log(
+        self, webhook_id: int, limit: int = 50, scopes: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The webhook's latest messages, newest first. With ``scopes`` (a scoped
+        moderator's article-key prefixes), only the messages about their articles and
+        the site-wide ones (bans, which every moderator of the site sees)."""
+        query = sa.select(outbox).where(outbox.c.webhook_id == webhook_id)
+        if scopes:
+            query = query.where(
+                sa.or_(
+                    outbox.c.event.startswith("author.", autoescape=True),
+                    *(outbox.c.order_key.startswith(p, autoescape=True) for p in scopes),
+                )
             )
+        async with self.store._read() as conn:
+            rows = await conn.execute(query.order_by(outbox.c.id.desc()).limit(limit))
             return [
                 {
                     "id": r.msg_id,

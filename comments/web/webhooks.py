@@ -37,7 +37,11 @@ async def deliveries(request: Request) -> JSONResponse:
     if hook is None:
         raise ApiError(404, "unknown_webhook", f"no webhook {raw_id!r} on {site.slug!r}")
     return JSONResponse(
-        {"webhook": hook.to_json(), "deliveries": await hooks.log(hook.id, int(raw_limit))}
+        {
+            "webhook": hook.to_json(),
+            # A scoped moderator sees the deliveries about their sections' articles.
+            "deliveries": await hooks.log(hook.id, int(raw_limit), moderator.scopes),
+        }
     )
 
 
