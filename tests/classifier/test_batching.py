@@ -255,3 +255,29 @@ async def test_by_default_a_comment_that_finds_the_classifier_idle_is_scored_at_
         release.set()  # never leave the worker thread blocked
     await asyncio.gather(first, *rest)
     assert [len(b) for b in gated.batches] == [1, 3]
+
+
+async def test_a_full_queue_is_batched_by_length_around_its_oldest_text(
+    loaded_classifier: Classifier, closing: list[MicroBatcher]
+) -> None:
+    """When more texts wait than a batch holds, the oldest goes with those closest to its
+    length (little padding), and the next batch starts from the next oldest."""
+    release = threading.Event()
+    gated = Gated(loaded_classifier, release)
+    batcher = MicroBatcher(gated, max_batch=4)
+    closing.append(batcher)
+    await batcher.load()
+    lengths = [10, 500, 12, 480, 11, 490, 9, 505]
+    first = asyncio.ensure_future(batcher.score("first"))
+    try:
+        await wait_until(gated.entered.is_set)
+        rest = [asyncio.ensure_future(batcher.score("x" * n)) for n in lengths]
+        await wait_until(lambda: batcher.queued == len(lengths))
+    finally:
+        release.set()
+    await asyncio.gather(first, *rest)
+    assert [sorted(len(t) for t in batch) for batch in gated.batches] == [
+        [5],
+        [9, 10, 11, 12],
+        [480, 490, 500, 505],
+    ]

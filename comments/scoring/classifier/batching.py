@@ -242,11 +242,20 @@ class MicroBatcher:
                 await self._score(batch)
 
     def _take_batch(self) -> list[_Request]:
-        batch: list[_Request] = []
-        while self._pending and len(batch) < self.max_batch:
-            request = self._pending.popleft()
-            if not request.future.done():  # skip callers that gave up
-                batch.append(request)
+        # Skip callers that gave up.
+        live = [r for r in self._pending if not r.future.done()]
+        if len(live) <= self.max_batch:
+            batch = live
+            self._pending.clear()
+        else:
+            # More wait than fit: the oldest goes, with the texts closest to its length,
+            # so a batch pads little (padding is arithmetic thrown away on CPU). Every
+            # batch takes the oldest, so no text waits behind more than those before it.
+            oldest = live[0]
+            near = sorted(live[1:], key=lambda r: abs(len(r.text) - len(oldest.text)))
+            batch = [oldest, *near[: self.max_batch - 1]]
+            taken = {id(r) for r in batch}
+            self._pending = deque(r for r in live if id(r) not in taken)
         if not self._pending:
             self._has_work.clear()
         if len(self._pending) < self.max_batch:
