@@ -13,7 +13,12 @@ from typing import Any
 
 import httpx
 
-from comments.integrations.delivery import WebhookHttpError, delivery_policy, send
+from comments.integrations.delivery import (
+    WebhookHttpError,
+    delivery_policy,
+    send,
+    webhook_client,
+)
 from comments.integrations.webhooks import WebhookRefused, check_destination, check_events
 from comments.models import dumps, format_time, utcnow
 from comments.settings import Settings
@@ -131,7 +136,7 @@ async def _test(hook: Any, settings: Settings) -> int:
     payload = {"type": "webhook.test", "timestamp": format_time(now), "data": {"site": hook.site}}
     message = Message(0, hook.id, "webhook.test", f"msg_{uuid.uuid4().hex}", dumps(payload), 0, now)
     policy = delivery_policy(settings)
-    async with httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False) as client:
+    async with webhook_client(policy) as client:
         try:
             status = await send(client, hook, message, policy)
         except WebhookHttpError as exc:

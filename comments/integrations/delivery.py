@@ -7,12 +7,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 
-from comments.integrations.webhooks import WebhookRefused, check_destination, sign_headers
+from comments.integrations.guarded_connect import GuardedTransport
+from comments.integrations.webhooks import (
+    Resolver,
+    WebhookRefused,
+    check_destination,
+    resolve_host,
+    sign_headers,
+)
 from comments.models import utcnow
 from comments.settings import Settings
 from comments.store.webhooks import Message, Webhook, WebhookStore
@@ -46,10 +54,25 @@ def next_attempt(policy: DeliveryPolicy, attempts: int, created: datetime) -> da
     return at
 
 
+def webhook_client(
+    policy: DeliveryPolicy, resolve: Resolver = resolve_host, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """The client webhooks are sent with: its connections only to addresses vetted when
+    connecting (guarded_connect), no redirects (a 3xx could point anywhere, past the
+    check), no proxy or CA settings from the environment."""
+    transport = GuardedTransport(allow_private=policy.allow_private, resolve=resolve, verify=verify)
+    return httpx.AsyncClient(
+        transport=transport, timeout=policy.timeout_s, follow_redirects=False, trust_env=False
+    )
+
+
 class Deliverer:
-    def __init__(self, hooks: WebhookStore, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self, hooks: WebhookStore, policy: DeliveryPolicy, resolve: Resolver = resolve_host
+    ) -> None:
         self.hooks = hooks
         self.policy = policy
+        self.resolve = resolve  # the system's; tests simulate a rebinding DNS server
         self._client: httpx.AsyncClient | None = None
 
     async def run_forever(self) -> None:
@@ -81,7 +104,7 @@ class Deliverer:
             return
         status: int | None = None
         try:
-            await send(self._http(), hook, message, self.policy)
+            await send(self._http(), hook, message, self.policy, self.resolve)
         except WebhookHttpError as exc:
             status, error = exc.status, str(exc)
         except (httpx.HTTPError, WebhookRefused, OSError) as exc:
@@ -95,10 +118,7 @@ class Deliverer:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            # No redirects: a 3xx could point anywhere, past the SSRF check.
-            self._client = httpx.AsyncClient(
-                timeout=self.policy.timeout_s, follow_redirects=False, trust_env=False
-            )
+            self._client = webhook_client(self.policy, self.resolve)
         return self._client
 
 
@@ -109,10 +129,15 @@ class WebhookHttpError(Exception):
 
 
 async def send(
-    client: httpx.AsyncClient, hook: Webhook, message: Message, policy: DeliveryPolicy
+    client: httpx.AsyncClient,
+    hook: Webhook,
+    message: Message,
+    policy: DeliveryPolicy,
+    resolve: Resolver = resolve_host,
 ) -> int:
-    """POST one message; its status when 2xx, else WebhookHttpError."""
-    await check_destination(hook.url, allow_private=policy.allow_private)
+    """POST one message; its status when 2xx, else WebhookHttpError. The pre-check gives
+    a clear early refusal; ``client`` (webhook_client) checks again when connecting."""
+    await check_destination(hook.url, allow_private=policy.allow_private, resolve=resolve)
     now = utcnow()
     headers = sign_headers(hook.signing_secrets(now), message.msg_id, now, message.payload)
     response = await client.post(hook.url, content=message.payload.encode(), headers=headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -84,21 +84,22 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def check_destination(url: str, *, allow_private: bool) -> None:
-    """Refuse URLs whose host resolves to loopback, link-local, private, reserved or
-    multicast addresses (any of them), unless the operator allows private ones
-    (COMMENTS_WEBHOOK_ALLOW_PRIVATE). Checked when a webhook is added and again before
-    each delivery, after DNS resolution (a name may be re-pointed later)."""
-    host = check_url_form(url)
-    if allow_private:
-        return
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise WebhookRefused(f"{host} does not resolve: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""A host and port to the addresses to connect to; tests pass one to simulate a DNS
+server whose answers change (rebinding)."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """The system resolver's addresses for ``host``, in its order (OSError if none)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def refuse_non_public(host: str, addresses: Sequence[str]) -> None:
+    """WebhookRefused if any of ``host``'s addresses is not public (one private answer
+    is enough: which one gets connected to is not ours to choose before connecting)."""
+    for found in addresses:
+        address = ipaddress.ip_address(found.split("%")[0])
         if not is_public(address):
             inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
             shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
@@ -106,3 +107,23 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
                 f"{host} resolves to {shown}, a non-public address "
                 "(set COMMENTS_WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
             )
+
+
+async def check_destination(
+    url: str, *, allow_private: bool, resolve: Resolver = resolve_host
+) -> None:
+    """Refuse URLs whose host resolves to loopback, link-local, private, reserved or
+    multicast addresses (any of them), unless the operator allows private ones
+    (COMMENTS_WEBHOOK_ALLOW_PRIVATE). Checked when a webhook is added and again before
+    each delivery, after DNS resolution (a name may be re-pointed later), for a clear
+    early error; the check that cannot be fooled by a changing DNS answer is the one at
+    connection time (guarded_connect)."""
+    host = check_url_form(url)
+    if allow_private:
+        return
+    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    try:
+        addresses = await resolve(host, port)
+    except OSError as exc:
+        raise WebhookRefused(f"{host} does not resolve: {exc}") from None
+    refuse_non_public(host, addresses)
