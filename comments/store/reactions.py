@@ -109,14 +109,20 @@ class ReactionStore:
             ).all()
             if not liked:
                 return []
-            done = []
+            # Phases as in react_many (like rows, then counts by id, then versions), so a
+            # ban and a like batch lock rows in one order and cannot deadlock.
+            gone_ids = set()
             for row in sorted(liked, key=lambda r: r.id):
                 gone = await conn.execute(
                     sa.delete(reactions).where(
                         reactions.c.comment_id == row.id, reactions.c.author_id == author_id
                     )
                 )
-                if not gone.rowcount:
+                if gone.rowcount:
+                    gone_ids.add(row.id)
+            done = []
+            for row in sorted(liked, key=lambda r: r.id):
+                if row.id not in gone_ids:
                     continue
                 count = (
                     await conn.execute(

@@ -27,11 +27,17 @@ async def deliveries(request: Request) -> JSONResponse:
     moderator = await moderator_of(request)
     site = await site_for(request, moderator)
     raw_id, raw_limit = request.path_params["id"], request.query_params.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LOG_MAX:
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4) or not (
+        1 <= int(raw_limit) <= LOG_MAX
+    ):
         raise ApiError(422, "invalid_limit", f"limit must be 1 to {LOG_MAX}")
     hooks = WebhookStore(node_of(request).store)
     hook = next(
-        (h for h in await hooks.of_site(site.slug) if raw_id.isdigit() and h.id == int(raw_id)),
+        (
+            h
+            for h in await hooks.of_site(site.slug)
+            if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 and h.id == int(raw_id)
+        ),
         None,
     )
     if hook is None:

@@ -250,9 +250,11 @@ class MicroBatcher:
         else:
             # More wait than fit: the oldest goes, with the texts closest to its length,
             # so a batch pads little (padding is arithmetic thrown away on CPU). Every
-            # batch takes the oldest, so no text waits behind more than those before it.
-            oldest = live[0]
-            near = sorted(live[1:], key=lambda r: abs(len(r.text) - len(oldest.text)))
+            # batch takes the oldest and looks no further than 4 batches' worth.
+            # Neighbours only among the oldest few batches' worth: a text is overtaken
+            # by at most that many younger ones (FIFO within a window).
+            oldest, window = live[0], live[1 : 4 * self.max_batch]
+            near = sorted(window, key=lambda r: abs(len(r.text) - len(oldest.text)))
             batch = [oldest, *near[: self.max_batch - 1]]
             taken = {id(r) for r in batch}
             self._pending = deque(r for r in live if id(r) not in taken)
