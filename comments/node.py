@@ -245,6 +245,7 @@ class Node:
         }
 
     async def stop(self) -> None:
+        await self.liking.close()  # the likes queued are written while the store is open
         for task in (self._recovery, self._sweeper, self._delivery, self._mailing):
             if task is not None:
                 task.cancel()

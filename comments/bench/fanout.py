@@ -62,6 +62,9 @@ REFERENCE_SIZE = 5_000
 HOT = "hot-story"
 #: The end-to-end node's site: its thresholds never hold a comment (see the docstring).
 E2E_SITE = "bench-e2e"
+#: Comments the floor scores alone (for its median), and their marker's tag.
+FLOOR_SCORES = 7
+FLOOR_TAG = 10  # two digits, as most of the run's tags
 E2E_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
 E2E_START_TIMEOUT_S = 600.0  # a first start exports the model to ONNX
 TAIL_ARTICLES = 1_000
@@ -473,7 +476,9 @@ class Bench:
             spreads.append(percentile(tally["hist"], 0.99))
         self.floor_fanout_ms = sorted(spreads)[len(spreads) // 2]
         assert isinstance(e2e, NodeContender)
-        self.floor_scoring_ms = await lone_scoring_ms(e2e.env)
+        # The same shape of comment as the posts: the timing marker alone is ~18 tokens.
+        texts = [body(FLOOR_TAG, n) for n in range(FLOOR_SCORES)]
+        self.floor_scoring_ms = await lone_scoring_ms(e2e.env, texts)
 
     def reference_size(self) -> int:
         return REFERENCE_SIZE if REFERENCE_SIZE in self.sizes else self.sizes[0]

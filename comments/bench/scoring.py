@@ -33,6 +33,8 @@ from comments.settings import Settings
 FULL_COMMENTS = 1000
 QUICK_COMMENTS = 200
 _WARMUP = 3
+#: Shortest slice of the matrix-multiply measurement per round, s.
+_GEMM_MIN_S = 0.5
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -155,6 +157,8 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
         for variant in ours:
             await asyncio.gather(*(variant.batcher.score(t) for t in comments[:_WARMUP]))
         labels = tuple(detoxify.class_names)
+        shape = SHAPES[args.model_size]
+        gemm = _Gemm(shape["hidden_size"], shape["intermediate_size"], args.threads)
         for index, chunk in enumerate(_split(comments, rounds)):
             torch.set_num_threads(default_threads)
             started = time.perf_counter()
@@ -166,8 +170,14 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
             for variant in ours:
                 started = time.perf_counter()
                 results = await asyncio.gather(*(variant.batcher.score(t) for t in chunk))
-                variant.seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                variant.seconds += elapsed
                 variant.scores.extend([r[label] for label in labels] for r in results)
+                if variant.key == "onnx":
+                    # The ceiling is measured right after ONNX in every round, for as long
+                    # as ONNX ran: a change in load touches both alike (one measurement
+                    # at the end swung 178-296 GFLOP/s from run to run here).
+                    gemm.measure(max(elapsed, _GEMM_MIN_S))
             context.progress(f"round {index + 1}/{rounds} done")
     finally:
         for variant in ours:
@@ -201,16 +211,14 @@ async def _run(args: argparse.Namespace, context: Context) -> Figures:
         figures[f"scoring_{variant.key}_load_s"] = variant.load_s
     # The ceiling: how fast this machine multiplies fp32 matrices of the model's shape,
     # against the useful arithmetic ONNX fp32 did (padding excluded).
-    shape = SHAPES[args.model_size]
-    context.progress("measuring this machine's fp32 matrix-multiply rate")
-    gemm = _gemm_gflops(shape["hidden_size"], shape["intermediate_size"], args.threads)
     useful = sum(_flops(n, shape) for n in token_counts) / 1e9
-    figures["scoring_gemm_gflops"] = gemm
+    figures["scoring_gemm_gflops"] = gemm.gflops()
+    figures["scoring_gemm_spread"] = gemm.spread()
     figures["scoring_onnx_gflops"] = useful / (count / speed["onnx"])
-    figures["scoring_onnx_share_of_gemm"] = figures["scoring_onnx_gflops"] / gemm
+    figures["scoring_onnx_share_of_gemm"] = figures["scoring_onnx_gflops"] / gemm.gflops()
     figures["scoring_naive_gflops"] = useful / naive.seconds
     # No fp32 scorer doing the same arithmetic can beat naive Detoxify by more than this.
-    figures["classifier_speedup_ceiling"] = gemm / figures["scoring_naive_gflops"]
+    figures["classifier_speedup_ceiling"] = gemm.gflops() / figures["scoring_naive_gflops"]
     return figures
 
 
@@ -222,24 +230,47 @@ def _flops(tokens: int, shape: dict[str, int]) -> float:
     return float(layers * per_layer)
 
 
-def _gemm_gflops(hidden: int, ffn: int, threads: int, seconds: float = 2.0) -> float:
-    """fp32 GFLOP/s of torch's matrix multiply on a feed-forward-shaped product (a batch
-    of 16 comments of 64 tokens through the up-projection), with the scorer's threads."""
-    import torch
+class _Gemm:
+    """torch's fp32 matrix multiply on a feed-forward-shaped product (a batch of 16
+    comments of 64 tokens through the up-projection), with the scorer's threads: the
+    machine's ceiling, measured in slices beside the scorer."""
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        a, b = torch.randn(16 * 64, hidden), torch.randn(hidden, ffn)
-        for _ in range(3):
-            torch.mm(a, b)
-        runs, started = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - started) < seconds:
-            torch.mm(a, b)
-            runs += 1
-        return 2 * a.shape[0] * hidden * ffn * runs / elapsed / 1e9
-    finally:
-        torch.set_num_threads(previous)
+    def __init__(self, hidden: int, ffn: int, threads: int) -> None:
+        import torch
+
+        self.threads = threads
+        self.a, self.b = torch.randn(16 * 64, hidden), torch.randn(hidden, ffn)
+        self.flop_per_run = 2.0 * self.a.shape[0] * hidden * ffn
+        self.runs = 0
+        self.seconds = 0.0
+        self.rates: list[float] = []
+
+    def measure(self, seconds: float) -> None:
+        """Multiply for about *seconds* and add the runs to the total."""
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for _ in range(2):  # warm the caches and the thread pool
+                torch.mm(self.a, self.b)
+            runs, started = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - started) < seconds:
+                torch.mm(self.a, self.b)
+                runs += 1
+        finally:
+            torch.set_num_threads(previous)
+        self.runs += runs
+        self.seconds += elapsed
+        self.rates.append(self.flop_per_run * runs / elapsed / 1e9)
+
+    def gflops(self) -> float:
+        """GFLOP/s over every slice."""
+        return self.flop_per_run * self.runs / self.seconds / 1e9
+
+    def spread(self) -> float:
+        """Fastest slice / slowest: how much the machine's rate moved during the run."""
+        return max(self.rates) / min(self.rates)
 
 
 def _split(items: Sequence[str], parts: int) -> list[Sequence[str]]:
@@ -290,7 +321,9 @@ SECTION = Section(
         "scoring_torch_batched_load_s": "torch backend load, s",
         "scoring_onnx_load_s": "ONNX load, s (includes the export when not cached)",
         "scoring_onnx_int8_load_s": "ONNX int8 load, s (includes quantising when not cached)",
-        "scoring_gemm_gflops": "this machine's fp32 matrix multiply, GFLOP/s (the ceiling)",
+        "scoring_gemm_gflops": "this machine's fp32 matrix multiply, GFLOP/s (the ceiling; "
+        "measured in every round right after ONNX)",
+        "scoring_gemm_spread": "matrix multiply, fastest round's rate / slowest's",
         "scoring_onnx_gflops": "ONNX fp32: useful GFLOP/s (padding excluded)",
         "scoring_onnx_share_of_gemm": "ONNX fp32's useful GFLOP/s / the machine's matmul rate",
         "scoring_naive_gflops": "naive Detoxify: useful GFLOP/s",

@@ -8,6 +8,7 @@ queue behind a write in flight, so latency rises no more than the load requires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -19,22 +20,45 @@ class GroupCommit(Generic[T, R]):
     """Feeds ``write`` batches of at most ``max_batch`` items, one batch at a time.
 
     ``write`` answers each item of its batch, in order. When a batch of several fails,
-    each of its items is written again alone, so one bad item fails only its own request.
+    each of its items is written again alone, so one bad item fails only its own request;
+    except for *shared_errors* (the database is down, say), which fail the whole batch at
+    once: writing its items one by one would only fail each again, slowly.
+
+    Args:
+        write: writes one batch, answers each item.
+        max_batch: most items per batch.
+        shared_errors: exceptions that fail every item of the batch they hit.
+        stopped: the exception a request gets when :meth:`close` leaves it unwritten.
     """
 
     def __init__(
-        self, write: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_batch: int = 200
+        self,
+        write: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        *,
+        max_batch: int = 200,
+        shared_errors: tuple[type[Exception], ...] = (),
+        stopped: Callable[[], Exception] = lambda: RuntimeError("stopped"),
     ) -> None:
         self.write = write
         self.max_batch = max_batch
+        self.shared_errors = shared_errors
+        self.stopped = stopped
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._inflight: list[tuple[T, asyncio.Future[R]]] = []
+        self._closed = False
         # Batches written and items in them, for the metrics and the tests.
         self.batches = 0
         self.items = 0
 
     async def submit(self, item: T) -> R:
+        """Queue *item*, answer what ``write`` answered for it.
+
+        Raises:
+            Exception: what ``write`` raised for it, or ``stopped()`` once closed.
+        """
+        if self._closed:
+            raise self.stopped()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._writer is None:
@@ -42,6 +66,20 @@ class GroupCommit(Generic[T, R]):
         # The caller's cancellation (a client gone) does not undo a queued write: the
         # writer answers the future, and nobody reads it.
         return await asyncio.shield(future)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Refuse new items, write those queued (for at most *timeout* seconds), then
+        stop: an item still unwritten gets ``stopped()``."""
+        self._closed = True
+        writer = self._writer
+        if writer is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), timeout)
+        if not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
 
     async def _drain(self) -> None:
         try:
@@ -51,9 +89,10 @@ class GroupCommit(Generic[T, R]):
                 self._inflight = batch
                 await self._write(batch)
         finally:
-            # Cancelled (the node stopping): nobody waits forever on a write not made.
+            # Cancelled (the node stopping): nobody waits forever on a write not made,
+            # and each gets an error its caller can answer (not a bare cancellation).
             for _, future in self._inflight + self._queue:
-                _settle(future, asyncio.CancelledError())
+                _settle(future, self.stopped())
             self._inflight, self._queue = [], []
             self._writer = None
 
@@ -63,8 +102,9 @@ class GroupCommit(Generic[T, R]):
         try:
             answers = await self.write([item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
+            if len(batch) == 1 or isinstance(exc, self.shared_errors):
+                for _, future in batch:
+                    _settle(future, exc)
                 return
             for one in batch:
                 await self._write([one])

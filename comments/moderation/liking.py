@@ -17,7 +17,7 @@ from comments.models import Author
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store.reactions import LikeRequest, Reacted, ReactionStore
-from comments.store.store import hash_token
+from comments.store.store import StoreUnavailable, hash_token
 
 
 class Liking:
@@ -30,7 +30,16 @@ class Liking:
         self.metrics = metrics
         # Likes that arrive while a batch is written share the next transaction: a storm
         # on one comment is one count update a batch (docs/benchmarks.md, "Reactions").
-        self.batches: GroupCommit[LikeRequest, Reacted | None] = GroupCommit(self._write)
+        # A database outage fails the whole batch at once (503), not each like again.
+        self.batches: GroupCommit[LikeRequest, Reacted | None] = GroupCommit(
+            self._write,
+            shared_errors=(StoreUnavailable,),
+            stopped=lambda: StoreUnavailable("this node is stopping; try again"),
+        )
+
+    async def close(self) -> None:
+        """Write the likes queued, then refuse more (a 503 each)."""
+        await self.batches.close()
 
     async def limit_address(self, site: Site, client_ip: str) -> None:
         """Count a like (or unlike) against its address's limit, first of all, as a

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from comments.models import Status
 from comments.store.review import ReviewItem, _item, _item_query
+from comments.store.roles import starts_with
 from comments.store.store import Store
 from comments.store.tables import QUEUE_PREDICATE, articles, comments
 
@@ -134,7 +135,7 @@ def _scope(prefixes: list[str] | None) -> Any:
         return None
     if not prefixes:
         return sa.false()
-    return sa.or_(*(articles.c.key.startswith(p, autoescape=True) for p in prefixes))
+    return sa.or_(*(starts_with(articles.c.key, p) for p in prefixes))
 
 
 RERANK_BATCH = 1_000

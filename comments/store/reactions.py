@@ -160,14 +160,14 @@ class ReactionStore:
         of likes on one comment costs one count update and one commit per batch, not per
         like), each answered as :meth:`react` would answer it alone, in order.
 
-        Rows are locked in one order (comments by id, then versions by article), so two
-        nodes' batches never deadlock.
+        Rows are locked in one order (the readers, shared; comments by id, then versions
+        by article), so two nodes' batches never deadlock.
         """
         answers: list[Reacted | None] = [None] * len(requests)
         # No id holds a NUL, and PostgreSQL refuses one in text.
         ids = sorted({r.comment_id for r in requests if "\x00" not in r.comment_id})
-        if not ids:
-            return LikeBatch(answers, [])
+        if not ids and all(r.guest_hash is None for r in requests):
+            return LikeBatch(answers, [])  # no comment to like, no guest to answer 401
         readers = sorted({r.author_id for r in requests if r.guest_hash is None})
         readers = [a for a in readers if "\x00" not in a]
         hashes = sorted({r.guest_hash for r in requests if r.guest_hash is not None})
@@ -176,16 +176,22 @@ class ReactionStore:
             # whatever the batch's size: a like is a hot path (docs/benchmarks.md).
             found = {
                 row.id: row
-                for row in await conn.execute(
-                    sa.select(
-                        comments.c.id,
-                        comments.c.reactions,
-                        articles.c.id.label("article_id"),
-                        articles.c.site,
-                        articles.c.key,
+                for row in (
+                    await conn.execute(
+                        sa.select(
+                            comments.c.id,
+                            comments.c.reactions,
+                            articles.c.id.label("article_id"),
+                            articles.c.site,
+                            articles.c.key,
+                        )
+                        .select_from(
+                            comments.join(articles, comments.c.article_id == articles.c.id)
+                        )
+                        .where(comments.c.id.in_(ids), comments.c.status == Status.PUBLISHED.value)
                     )
-                    .select_from(comments.join(articles, comments.c.article_id == articles.c.id))
-                    .where(comments.c.id.in_(ids), comments.c.status == Status.PUBLISHED.value)
+                    if ids
+                    else []
                 )
             }
             named = []
@@ -203,7 +209,12 @@ class ReactionStore:
                             authors.c.banned,
                             authors.c.ban_shadow,
                             authors.c.banned_until,
-                        ).where(sa.or_(*named))
+                        )
+                        .where(sa.or_(*named))
+                        # PostgreSQL: a ban (an update of these rows) waits for this batch
+                        # to commit, so the withdrawal that follows it sees these likes;
+                        # or this waits for the ban, and reads it.
+                        .with_for_update(read=True)
                     )
                 ).all()
                 if named
@@ -224,6 +235,7 @@ class ReactionStore:
             # Per (comment, reader): the last request wins, as it would one after another.
             final: dict[tuple[str, str], bool] = {}
             counted: list[int] = []
+            banned: list[tuple[int, bool]] = []  # (index, shadow)
             for i, r in enumerate(requests):
                 if i in unknown:
                     answers[i] = Reacted(reactions=0, reacted=False, unknown_reader=True)
@@ -233,10 +245,7 @@ class ReactionStore:
                     continue
                 ban = bans.get(r.author_id)
                 if ban is not None and _active(ban):
-                    if not ban.ban_shadow:
-                        answers[i] = Reacted(reactions=row.reactions, reacted=False, banned=True)
-                    else:
-                        answers[i] = Reacted(reactions=row.reactions + int(r.like), reacted=r.like)
+                    banned.append((i, bool(ban.ban_shadow)))  # answered with the batch's count
                     continue
                 final[(r.comment_id, r.author_id)] = r.like
                 counted.append(i)
@@ -301,6 +310,13 @@ class ReactionStore:
                 versions.get(found[r.comment_id].article_id) if delta.get(r.comment_id) else None
             )
             answers[i] = Reacted(reactions=counts[r.comment_id], reacted=r.like, version=version)
+        for i, shadow in banned:
+            r = requests[i]
+            count = counts[r.comment_id]
+            if shadow:  # as if it counted: nothing tells a shadow-banned reader apart
+                answers[i] = Reacted(reactions=count + int(r.like), reacted=r.like)
+            else:
+                answers[i] = Reacted(reactions=count, reacted=False, banned=True)
         return LikeBatch(answers, changed)
 
     async def _bump(self, conn: AsyncConnection, article_id: int) -> int:

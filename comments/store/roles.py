@@ -20,7 +20,17 @@ def scope_clause(scopes: Iterable[str], key_column: Any = None) -> Any:
     found = list(scopes)
     if not found:
         return sa.true()
-    return sa.or_(*(column.startswith(prefix, autoescape=True) for prefix in found))
+    return sa.or_(*(starts_with(column, prefix) for prefix in found))
+
+
+def starts_with(column: Any, prefix: str) -> Any:
+    """``column`` starts with ``prefix``, case included: the escaped ``LIKE`` narrows
+    (and may use an index), the ``substr`` comparison makes it exact, since SQLite's
+    ``LIKE`` ignores ASCII case (a scope ``sport/`` must not cover ``Sport/…``)."""
+    return sa.and_(
+        column.startswith(prefix, autoescape=True),
+        sa.func.substr(column, 1, len(prefix)) == prefix,
+    )
 
 
 async def author_in_scopes(store: Store, site: str, author_id: str, scopes: Iterable[str]) -> bool:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from comments.models import format_time, utcnow
 from comments.store.hook_tables import outbox, webhooks
 from comments.store.outbox import EVENTS
+from comments.store.roles import starts_with
 
 if TYPE_CHECKING:
     from comments.store.store import Store
@@ -202,7 +203,7 @@ class WebhookStore:
             query = query.where(
                 sa.or_(
                     outbox.c.event.startswith("author.", autoescape=True),
-                    *(outbox.c.order_key.startswith(p, autoescape=True) for p in scopes),
+                    *(starts_with(outbox.c.order_key, p) for p in scopes),
                 )
             )
         async with self.store._read() as conn:

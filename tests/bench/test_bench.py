@@ -60,6 +60,7 @@ def test_quick_scoring_benchmark_prints_figures(tmp_path: Path) -> None:
     assert is_positive(report["classifier_speedup_int8"])
     for ceiling in (
         "scoring_gemm_gflops",
+        "scoring_gemm_spread",
         "scoring_onnx_gflops",
         "scoring_onnx_share_of_gemm",
         "scoring_naive_gflops",

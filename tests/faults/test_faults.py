@@ -92,7 +92,7 @@ async def test_database_away_posts_get_503_and_the_node_recovers_by_itself(
     node = await asyncio.to_thread(start_node, node_env(via_proxy, channel_prefix))
     try:
         async with httpx.AsyncClient(base_url=node.url, timeout=15) as http:
-            await post(http, ARTICLE, "before the outage")
+            before = await post(http, ARTICLE, "before the outage")
             comments_before = await _count(postgres_url, "comments")
             authors_before = await _count(postgres_url, "authors")
 
@@ -104,6 +104,14 @@ async def test_database_away_posts_get_503_and_the_node_recovers_by_itself(
             assert r.status_code == 503, r.text
             assert r.json()["error"]["code"] == "unavailable"
             assert int(r.headers["Retry-After"]) > 0
+            # A like is answered the same way (its batch fails as one, not like by like).
+            liked = await http.put(
+                f"/api/v1/sites/news/articles/{ARTICLE}/comments/{before['comment']['id']}/reaction",
+                json={},
+                headers={"X-Comments-Guest": before["guest_token"]},
+            )
+            assert liked.status_code == 503, liked.text
+            assert liked.json()["error"]["code"] == "unavailable"
             ready = await http.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["database"]["state"] == "failed"

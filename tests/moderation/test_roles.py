@@ -141,6 +141,25 @@ async def test_a_scoped_moderator_sees_and_acts_only_on_its_sections(
         await feed.ws.close()
 
 
+async def test_a_scope_is_case_sensitive_on_every_database(server: RunningServer) -> None:
+    # SQLite's LIKE ignores ASCII case: "sport/" must still not cover "Sport/…".
+    async with server.client() as http:
+        sam = await scoped(server, http, "sam", "sport/")
+        other = Guest("Cap")
+        capital = await posted(http, TOXIC, 202, article="Sport/2026/derby", guest=other)
+        sport = await posted(http, TOXIC, 202, article=SPORT)
+        assert [i["id"] for i in await sam.queue()] == [sport["id"]]
+        found = (
+            await http.get("/api/v1/moderation/sites/news/comments", headers=bearer(sam.token))
+        ).json()["items"]
+        assert [i["id"] for i in found] == [sport["id"]]
+        r = await http.get(
+            f"/api/v1/moderation/sites/news/authors/{other.author_id}", headers=bearer(sam.token)
+        )
+        assert r.status_code == 403, r.text
+        assert capital["id"] != sport["id"]
+
+
 async def test_a_scoped_admin_neither_exports_nor_erases_an_author(
     server: RunningServer,
 ) -> None:

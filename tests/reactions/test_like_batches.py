@@ -13,12 +13,13 @@ import sqlalchemy as sa
 
 from comments.infra.group_commit import GroupCommit
 from comments.models import Status
-from comments.store import Store
+from comments.store import Store, create_store
 from comments.store.reaction_tables import reaction_versions, reactions
 from comments.store.reactions import LikeRequest, ReactionStore
 from comments.store.review import ReviewStore
-from comments.store.store import hash_token
+from comments.store.store import StoreUnavailable, hash_token
 from comments.store.tables import comments
+from tests.conftest import wait_until
 
 
 async def stored_likes(store: Store, comment_id: str) -> tuple[int, int]:
@@ -90,8 +91,8 @@ async def test_a_batch_answers_each_request_as_alone_and_moves_each_count_once(
         None,
         None,
         None,
-        (1, False, True),  # banned: refused, the count before the batch
-        (2, True, False),  # shadowed: answered as if it counted, nobody else sees it
+        (2, False, True),  # banned: refused, with the count the batch left
+        (3, True, False),  # shadowed: answered as if it counted, nobody else sees it
     ]
     assert await stored_likes(store, first.id) == (2, 2)
     assert await stored_likes(store, second.id) == (1, 1)
@@ -178,6 +179,60 @@ async def test_a_cancelled_caller_does_not_undo_its_queued_like() -> None:
     assert written == [1, 2]
 
 
+async def test_a_database_outage_fails_the_whole_batch_at_once() -> None:
+    # Written again one by one, each like would wait for the database once more.
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(items: Sequence[int]) -> list[int]:
+        calls.append(len(items))
+        if len(calls) == 1:
+            await gate.wait()
+        raise StoreUnavailable("database away")
+
+    group: GroupCommit[int, int] = GroupCommit(write, shared_errors=(StoreUnavailable,))
+    first = asyncio.ensure_future(group.submit(0))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(group.submit(i)) for i in range(1, 6)]
+    await asyncio.sleep(0)
+    gate.set()
+    answers = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert all(isinstance(a, StoreUnavailable) for a in answers), answers
+    assert calls == [1, 5]
+
+
+async def test_closing_writes_the_queued_likes_then_refuses_more() -> None:
+    gate = asyncio.Event()
+
+    async def write(items: Sequence[int]) -> list[int]:
+        await gate.wait()
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write, stopped=lambda: StoreUnavailable("bye"))
+    queued = [asyncio.ensure_future(group.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(group.close())
+    await asyncio.sleep(0)
+    gate.set()
+    await closing
+    assert await asyncio.gather(*queued) == [0, 1, 2]
+    with pytest.raises(StoreUnavailable):
+        await group.submit(3)
+
+
+async def test_a_write_cut_short_by_stopping_answers_with_an_error_not_a_cancellation() -> None:
+    async def write(items: Sequence[int]) -> list[int]:
+        await asyncio.Event().wait()  # never ends
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write, stopped=lambda: StoreUnavailable("bye"))
+    queued = [asyncio.ensure_future(group.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    await group.close(timeout=0.05)
+    answers = await asyncio.gather(*queued, return_exceptions=True)
+    assert all(isinstance(a, StoreUnavailable) for a in answers), answers
+
+
 @pytest.mark.parametrize("readers", [60])
 async def test_concurrent_likes_all_count(store: Store, readers: int) -> None:
     """Many readers liking and unliking one comment at once through the group commit:
@@ -225,6 +280,67 @@ async def test_guests_are_found_by_their_token_in_the_batch(store: Store) -> Non
         ]
     )
     got = [(a.reactions, a.reacted, a.unknown_reader) if a else None for a in batch.answers]
-    assert got == [(1, True, False), (0, False, True), (0, False, True), (1, True, False)]
+    # Ana sees the count the batch left, plus her own like (shadow-banned).
+    assert got == [(2, True, False), (0, False, True), (0, False, True), (1, True, False)]
     assert await stored_likes(store, made.id) == (1, 1)
     assert elsewhere.id != ana.id
+    # The identity is checked before the comment, even when no comment id can exist.
+    alone = await ReactionStore(store).react_many(
+        [LikeRequest("lk", "a", "no\x00such", "", True, guest_hash=hash_token("nobody"))]
+    )
+    assert alone.answers[0] is not None and alone.answers[0].unknown_reader
+
+
+async def _lock_waiters(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        found = await conn.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
+        return int(found.scalar_one())
+
+
+async def test_a_like_written_while_its_reader_is_banned_does_not_survive_the_ban(
+    postgres_url: str,
+) -> None:
+    # The batch reads the reader's ban state, then writes; a ban that commits in between
+    # must wait for the batch (or the batch for it), or its withdrawal misses the like.
+    store = create_store(postgres_url)
+    await store.migrate()
+    try:
+        await store.create_site("lk", {"guests": True})
+        author, _ = await store.create_guest("lk", "Ana")
+        reader, _ = await store.create_guest("lk", "Troll")
+        made, _ = await store.create_comment(
+            site="lk", article="a", author=author, body="one", parent=None, status=Status.PUBLISHED
+        )
+        likes = ReactionStore(store)
+        # Another transaction holds the comment's row: the batch stops at its count update,
+        # after reading the ban state and inserting the like.
+        holder = await store.engine.connect()
+        held = await holder.begin()
+        await holder.execute(
+            sa.select(comments.c.id).where(comments.c.id == made.id).with_for_update()
+        )
+        batch = asyncio.ensure_future(
+            likes.react_many([LikeRequest("lk", "a", made.id, reader.id, True)])
+        )
+
+        async def waiters(at_least: int) -> bool:
+            return await _lock_waiters(store) >= at_least
+
+        await wait_until(lambda: waiters(1))
+
+        async def ban_then_withdraw() -> None:  # as the moderation use case does
+            await ReviewStore(store).ban("lk", reader.id, by="mod")
+            await likes.withdraw("lk", reader.id)
+
+        banning = asyncio.ensure_future(ban_then_withdraw())
+        # Old code: the ban and its withdrawal finish here, before the like commits.
+        await wait_until(lambda: banning.done() or waiters(2))
+        await held.rollback()
+        await holder.close()
+        await asyncio.wait_for(batch, 30)
+        await asyncio.wait_for(banning, 30)
+        assert await stored_likes(store, made.id) == (0, 0)
+    finally:
+        await store.close()
