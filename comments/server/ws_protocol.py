@@ -334,6 +334,9 @@ class CommentsWebSocketProtocol(WebSocketsSansIOProtocol):
         if kind == "websocket.accept" and self.handshake_complete:
             # Used only to answer the handshake, which is done.
             self.__dict__.pop("response", None)
+            # The app reads the headers (origin, address) before it accepts; an idle socket
+            # need not keep them: a browser's, cookies included, run to kilobytes.
+            self.scope["headers"].clear()
             if self.conn.extensions:
                 # permessage-deflate transforms every frame: no frame built for all
                 # sockets fits this one, so the app need not build any for it.

@@ -189,3 +189,25 @@ async def test_flag_releases_every_waiter_when_set() -> None:
     await asyncio.wait_for(asyncio.gather(*waiters), 5)
     with pytest.raises(asyncio.CancelledError):
         await cancelled
+
+
+async def test_an_open_socket_keeps_no_request_headers(
+    config: Settings, start_server: StartServer
+) -> None:
+    # A browser's headers (cookies included) run to kilobytes; an idle socket is held for
+    # hours, and the app has read what it needs (origin, address) before it accepts.
+    server = await serve(start_server, config)
+    cookie = "session=" + "c" * 4000
+    async with websockets.connect(
+        socket_url(server.ws_url, "news", "quiet", 0), additional_headers={"Cookie": cookie}
+    ) as ws:
+        await wait_until(lambda: len(server.node.hub.channels) == 1)
+        (protocol,) = [
+            c
+            for c in server.server.server_state.connections
+            if getattr(c, "scope", {}).get("type") == "websocket"
+        ]
+        assert protocol.scope["headers"] == []
+        # And the socket still works: a comment reaches it.
+        await store_comments(server, "quiet", 1, publish=True)
+        assert seqs(await collect_until(ws, 1)) == [1]
