@@ -336,7 +336,9 @@ class CommentsWebSocketProtocol(WebSocketsSansIOProtocol):
             self.__dict__.pop("response", None)
             # The app reads the headers (origin, address) before it accepts; an idle socket
             # need not keep them: a browser's, cookies included, run to kilobytes.
-            self.scope["headers"].clear()
+            headers = self.scope["headers"]
+            if isinstance(headers, list):  # uvicorn's; cleared in place, for every holder
+                headers.clear()
             if self.conn.extensions:
                 # permessage-deflate transforms every frame: no frame built for all
                 # sockets fits this one, so the app need not build any for it.
