@@ -74,7 +74,8 @@ class GroupCommit(Generic[T, R]):
         writer = self._writer
         if writer is None:
             return
-        with contextlib.suppress(TimeoutError):
+        # Timed out, or the writer failed: either way, what is left gets stopped().
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(writer), timeout)
         if not writer.done():
             writer.cancel()
