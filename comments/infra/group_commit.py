@@ -27,7 +27,7 @@ class GroupCommit(Generic[T, R]):
     Args:
         write: writes one batch, answers each item.
         max_batch: most items per batch.
-        shared_errors: exceptions that fail every item of the batch they hit.
+        shared_errors: which exceptions fail every item of the batch they hit.
         stopped: the exception a request gets when :meth:`close` leaves it unwritten.
     """
 
@@ -36,7 +36,7 @@ class GroupCommit(Generic[T, R]):
         write: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         *,
         max_batch: int = 200,
-        shared_errors: tuple[type[Exception], ...] = (),
+        shared_errors: Callable[[Exception], bool] = lambda exc: False,
         stopped: Callable[[], Exception] = lambda: RuntimeError("stopped"),
     ) -> None:
         self.write = write
@@ -74,9 +74,8 @@ class GroupCommit(Generic[T, R]):
         writer = self._writer
         if writer is None:
             return
-        # Timed out, or the writer failed: either way, what is left gets stopped().
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(writer), timeout)
+        # Done, failed, cancelled or timed out: asyncio.wait raises none of them.
+        await asyncio.wait({writer}, timeout=timeout)
         if not writer.done():
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,7 +102,7 @@ class GroupCommit(Generic[T, R]):
         try:
             answers = await self.write([item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1 or isinstance(exc, self.shared_errors):
+            if len(batch) == 1 or self.shared_errors(exc):
                 for _, future in batch:
                     _settle(future, exc)
                 return

@@ -17,7 +17,7 @@ from comments.models import Author
 from comments.observability.metrics import Metrics
 from comments.sites import Site
 from comments.store.reactions import LikeRequest, Reacted, ReactionStore
-from comments.store.store import StoreUnavailable, hash_token
+from comments.store.store import StoreUnavailable, hash_token, is_conflict
 
 
 class Liking:
@@ -30,10 +30,11 @@ class Liking:
         self.metrics = metrics
         # Likes that arrive while a batch is written share the next transaction: a storm
         # on one comment is one count update a batch (docs/benchmarks.md, "Reactions").
-        # A database outage fails the whole batch at once (503), not each like again.
+        # A database outage fails the whole batch at once (503), not each like again; a
+        # batch that lost to another transaction (a deadlock) is written again like by like.
         self.batches: GroupCommit[LikeRequest, Reacted | None] = GroupCommit(
             self._write,
-            shared_errors=(StoreUnavailable,),
+            shared_errors=lambda exc: isinstance(exc, StoreUnavailable) and not is_conflict(exc),
             stopped=lambda: StoreUnavailable("this node is stopping; try again"),
         )
 

@@ -115,6 +115,13 @@ async def scrub(store: Store, site: str, author_id: str) -> Scrubbed:
         comments.c.site == site, comments.c.author_id == author_id
     )
     async with store._write() as conn:
+        # The author's row first, as a like batch locks it (comments.store.reactions):
+        # locking it last, after their like rows and comments, could deadlock with one.
+        await conn.execute(
+            sa.select(authors.c.id)
+            .where(authors.c.site == site, authors.c.id == author_id)
+            .with_for_update()
+        )
         versions = await conn.execute(
             sa.delete(comment_versions).where(comment_versions.c.comment_id.in_(mine))
         )

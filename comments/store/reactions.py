@@ -211,6 +211,7 @@ class ReactionStore:
                             authors.c.banned_until,
                         )
                         .where(sa.or_(*named))
+                        .order_by(authors.c.id)
                         # PostgreSQL: a ban (an update of these rows) waits for this batch
                         # to commit, so the withdrawal that follows it sees these likes;
                         # or this waits for the ban, and reads it.

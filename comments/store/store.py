@@ -47,6 +47,18 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or refused the operation for a transient reason."""
 
 
+#: PostgreSQL's SQLSTATEs for a transaction that lost to another (deadlock,
+#: serialization, lock not available): worth trying again, not an outage.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Was this StoreUnavailable a transaction losing to another, not the database away?"""
+    cause = exc.__cause__
+    orig = getattr(cause, "orig", None)
+    return getattr(orig, "sqlstate", None) in CONFLICT_SQLSTATES
+
+
 class NotFound(Exception):
     pass
 

@@ -190,7 +190,9 @@ async def test_a_database_outage_fails_the_whole_batch_at_once() -> None:
             await gate.wait()
         raise StoreUnavailable("database away")
 
-    group: GroupCommit[int, int] = GroupCommit(write, shared_errors=(StoreUnavailable,))
+    group: GroupCommit[int, int] = GroupCommit(
+        write, shared_errors=lambda exc: isinstance(exc, StoreUnavailable)
+    )
     first = asyncio.ensure_future(group.submit(0))
     await asyncio.sleep(0)
     rest = [asyncio.ensure_future(group.submit(i)) for i in range(1, 6)]
@@ -294,7 +296,10 @@ async def test_guests_are_found_by_their_token_in_the_batch(store: Store) -> Non
 async def _lock_waiters(store: Store) -> int:
     async with store.engine.connect() as conn:
         found = await conn.execute(
-            sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
         )
         return int(found.scalar_one())
 
