@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from comments.infra.group_commit import GroupCommit
-from comments.models import Status
+from comments.models import Author, Status
 from comments.store import Store, create_store
+from comments.store.erasure import scrub
 from comments.store.reaction_tables import reaction_versions, reactions
 from comments.store.reactions import LikeRequest, ReactionStore
 from comments.store.review import ReviewStore
 from comments.store.store import StoreUnavailable, hash_token
-from comments.store.tables import comments
+from comments.store.tables import authors, comments
 from tests.conftest import wait_until
 
 
@@ -346,6 +349,62 @@ async def test_a_like_written_while_its_reader_is_banned_does_not_survive_the_ba
         await holder.close()
         await asyncio.wait_for(batch, 30)
         await asyncio.wait_for(banning, 30)
+        assert await stored_likes(store, made.id) == (0, 0)
+    finally:
+        await store.close()
+
+
+async def test_erasing_a_reader_while_their_like_batch_runs_does_not_deadlock(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The batch holds the reader's row (shared) and then touches their like rows; an
+    # erasure that took their like rows first and the reader's row last would deadlock.
+    store = create_store(postgres_url)
+    await store.migrate()
+    try:
+        await store.create_site("lk", {"guests": True})
+        reader = Author(id="lk:x", name="X")
+        await store.upsert_sso_author("lk", reader)
+        author, _ = await store.create_guest("lk", "Ana")
+        made, _ = await store.create_comment(
+            site="lk", article="a", author=author, body="one", parent=None, status=Status.PUBLISHED
+        )
+        likes = ReactionStore(store)
+        await likes.react_many([LikeRequest("lk", "a", made.id, reader.id, True)])
+        shared, scrubbed = asyncio.Event(), asyncio.Event()
+        original = AsyncConnection.execute
+
+        async def waiters(at_least: int) -> bool:
+            return await _lock_waiters(store) >= at_least
+
+        async def execute(self: AsyncConnection, statement: Any, *args: Any, **kw: Any) -> Any:
+            task = asyncio.current_task()
+            name = task.get_name() if task is not None else ""
+            result = await original(self, statement, *args, **kw)
+            selects_readers = isinstance(statement, sa.Select) and (
+                authors in statement.get_final_froms()
+            )
+            if name == "like" and selects_readers:
+                shared.set()  # the batch holds the reader's row now
+                await wait_until(lambda: scrubbed.is_set() or waiters(1))
+            updates_likes = isinstance(statement, sa.Update) and statement.table is reactions
+            if name == "erase" and updates_likes:
+                scrubbed.set()  # the erasure holds the like row: the unlike waits on it
+                await wait_until(lambda: waiters(1))
+            return result
+
+        monkeypatch.setattr(AsyncConnection, "execute", execute)
+
+        async def erase() -> object:
+            await shared.wait()
+            return await scrub(store, "lk", reader.id)
+
+        unlike = asyncio.create_task(
+            likes.react_many([LikeRequest("lk", "a", made.id, reader.id, False)]), name="like"
+        )
+        erasing = asyncio.create_task(erase(), name="erase")
+        done = await asyncio.wait_for(asyncio.gather(unlike, erasing, return_exceptions=True), 30)
+        assert not [d for d in done if isinstance(d, BaseException)], done
         assert await stored_likes(store, made.id) == (0, 0)
     finally:
         await store.close()
